@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Install fusevae with its test tools and put real MNIST in the data folder.
+# torch goes first, pinned, so that nothing later asks pip for a CUDA build: on the
+# project's CPU machines `torch==2.13.0` resolves to the local CPU wheel.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
+python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+fusevae data fetch mnist

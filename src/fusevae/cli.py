@@ -1,0 +1,116 @@
+"""The command line: fusevae train | evaluate | generate | presets | data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import api
+from .data import DATASETS, data_root, fetch_dataset
+from .presets import describe_presets
+
+
+def _train(a: argparse.Namespace) -> None:
+    run = api.train(a.preset, a.data, a.out, a.epochs, a.set, a.data_dir, resume=a.resume, progress=not a.no_progress)
+    stats = json.loads((run / "train_stats.json").read_text())
+    speed = f"{stats['samples_per_second']:.0f} samples/s"
+    print(f"trained {a.preset} in {stats['train_seconds']:.0f} s ({speed}); run: {run}")
+    if not a.no_eval:
+        _report(run, a.k, a.n_test, a.data_dir, not a.no_progress)
+
+
+def _report(run: Path, k: int, n_test: int | None, data_dir: str | None, progress: bool) -> None:
+    table = api.evaluate(run, k=k, n_test=n_test, data_dir=data_dir, progress=progress)
+    print()
+    print(api.print_table({table["setup"]["preset"]: table}))
+    print(f"(K = {k} importance samples on {table['setup']['n']} test items, nats; higher is better)")
+    print(f"results: {run / 'results.md'}, {run / 'results.json'}; figures: {run / 'figures'}")
+
+
+def _evaluate(a: argparse.Namespace) -> None:
+    _report(Path(a.run), a.k, a.n_test, a.data_dir, not a.no_progress)
+
+
+def _generate(a: argparse.Namespace) -> None:
+    for p in api.generate(a.run, a.data_dir, n=a.n):
+        print(p)
+
+
+def _presets(a: argparse.Namespace) -> None:
+    for name, doc in describe_presets():
+        print(f"{name:<8} {doc}")
+
+
+def _data(a: argparse.Namespace) -> None:
+    if a.action == "list":
+        for name, doc in DATASETS.items():
+            print(f"{name:<8} {doc}")
+        print(f"data directory: {data_root(a.data_dir)}")
+    else:
+        if not a.name:
+            raise SystemExit("fusevae data fetch: name a data set, e.g. `fusevae data fetch mnist`")
+        print(fetch_dataset(a.name, a.data_dir))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fusevae", description="Multimodal VAEs: train, evaluate, generate.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a preset, then evaluate it and write figures")
+    t.add_argument("preset", help="a named model (see `fusevae presets`)")
+    t.add_argument("--data", default="mnist")
+    t.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
+    t.add_argument("--out", default=None, help="run folder (default runs/PRESET)")
+    t.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config field, e.g. --set objective.weights.label=1",
+    )
+    t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
+    t.add_argument("--no-eval", action="store_true", help="skip the evaluation after training")
+    t.add_argument("--k", type=int, default=1000, help="importance samples for the evaluation")
+    t.add_argument("--n-test", type=int, default=1000, help="test items evaluated (default 1000)")
+    t.set_defaults(func=_train)
+
+    e = sub.add_parser("evaluate", help="importance-sampled log-likelihoods of a run (SMVAE Table 1)")
+    e.add_argument("run")
+    e.add_argument("--k", type=int, default=1000)
+    e.add_argument("--n-test", type=int, default=None, help="test items (default: the whole test set)")
+    e.set_defaults(func=_evaluate)
+
+    g = sub.add_parser("generate", help="write label->image samples and reconstructions of a run")
+    g.add_argument("run")
+    g.add_argument("--n", type=int, default=10, help="samples per class")
+    g.set_defaults(func=_generate)
+
+    s = sub.add_parser("presets", help="list the named models")
+    s.set_defaults(func=_presets)
+
+    d = sub.add_parser("data", help="list or fetch data sets")
+    d.add_argument("action", choices=["list", "fetch"])
+    d.add_argument("name", nargs="?")
+    d.set_defaults(func=_data)
+
+    for sp in (t, e, g, d):
+        sp.add_argument("--data-dir", default=None, help="data folder (default $FUSEVAE_DATA or ~/.cache/fusevae/data)")
+    for sp in (t, e):
+        sp.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError, FloatingPointError) as e:
+        print(f"fusevae: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

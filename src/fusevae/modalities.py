@@ -1,0 +1,79 @@
+"""Per-modality networks: an embedding encoder, a decoder and a likelihood, built from config."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from .config import ModalityConfig
+from .likelihoods import Likelihood, make_likelihood
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {"swish": nn.SiLU, "relu": nn.ReLU, "elu": nn.ELU, "tanh": nn.Tanh}
+KINDS = ("image", "label", "vector")
+
+
+def activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
+
+
+def mlp(sizes: list[int], act: str, final_act: bool) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2 or final_act:
+            layers.append(activation(act))
+    return nn.Sequential(*layers)
+
+
+class ModalityNets(nn.Module):
+    """Encoder x -> embedding (B, E), decoder z -> likelihood parameters, and the likelihood."""
+
+    def __init__(self, cfg: ModalityConfig, latent_dim: int, act: str) -> None:
+        super().__init__()
+        if cfg.kind not in KINDS:
+            raise ValueError(f"modality {cfg.name!r}: unknown kind {cfg.kind!r}; expected one of {KINDS}")
+        if not cfg.encoder_hidden or not cfg.decoder_hidden:
+            raise ValueError(f"modality {cfg.name!r}: encoder_hidden and decoder_hidden must be non-empty")
+        self.cfg = cfg
+        self.event_shape = tuple(cfg.shape)
+        if cfg.kind == "label":
+            if cfg.num_classes < 2 or self.event_shape != ():
+                raise ValueError(f"modality {cfg.name!r}: a label needs shape [] and num_classes >= 2")
+            if cfg.likelihood != "categorical":
+                raise ValueError(f"modality {cfg.name!r}: a label needs the categorical likelihood")
+            # label embedding 10-512-512: a lookup table, then the MLP
+            h = cfg.encoder_hidden
+            self.encoder = nn.Sequential(nn.Embedding(cfg.num_classes, h[0]), activation(act), *mlp(h, act, True))
+        else:
+            d_in = math.prod(self.event_shape)
+            self.encoder = nn.Sequential(nn.Flatten(), mlp([d_in, *cfg.encoder_hidden], act, True))
+        self.likelihood: Likelihood = make_likelihood(cfg.likelihood, len(self.event_shape), cfg.likelihood_scale)
+        self.param_shape = self.likelihood.param_shape(self.event_shape, cfg.num_classes)
+        self.decoder = mlp([latent_dim, *cfg.decoder_hidden, math.prod(self.param_shape)], act, False)
+
+    @property
+    def embed_dim(self) -> int:
+        return self.cfg.encoder_hidden[-1]
+
+    def encode(self, x: Tensor) -> Tensor:
+        if self.cfg.kind == "label":
+            return self.encoder(x.long())
+        return self.encoder(x)
+
+    def decode(self, z: Tensor) -> Tensor:
+        """Decoder output with z's leading shape kept: (*lead, *param_shape)."""
+        out = self.decoder(z)
+        return out.reshape(*z.shape[:-1], *self.param_shape)
+
+    def log_prob(self, params: Tensor, x: Tensor) -> Tensor:
+        return self.likelihood.log_prob(params, x)
+
+    def mean(self, params: Tensor) -> Tensor:
+        return self.likelihood.mean(params)
+
+    def data_dtype(self) -> torch.dtype:
+        return torch.long if self.cfg.kind == "label" else torch.float32

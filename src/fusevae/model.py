@@ -1,0 +1,137 @@
+"""MultimodalVAE: per-modality networks + a fusion; encode once, fuse any subsets, decode."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from .config import ModelConfig
+from .data.batch import Batch, BatchError, make_batch
+from .distributions import DiagGaussian, bounded_logvar
+from .fusion import make_fusion
+from .modalities import ModalityNets
+
+Encoded = DiagGaussian | Tensor
+
+
+class MultimodalVAE(nn.Module):
+    """A multimodal VAE with one latent z ~ N(0, I) and a decoder per modality.
+
+    `encode` runs every modality's encoder once; `fuse` forms q(z | x_S) for any stack of
+    subset masks on top of that single encoding, which is what lets objectives and
+    metrics evaluate many subsets for the price of one encoding.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        names = [m.name for m in cfg.modalities]
+        if not names:
+            raise ValueError("a model needs at least one modality")
+        if len(set(names)) != len(names):
+            raise ValueError(f"modality names must be unique, got {names}")
+        self.names: tuple[str, ...] = tuple(names)
+        self.nets = nn.ModuleDict({m.name: ModalityNets(m, cfg.latent_dim, cfg.activation) for m in cfg.modalities})
+        dims = {n: self.nets[n].embed_dim for n in names}
+        self.fusion = make_fusion(cfg, max(dims.values()))
+        if self.fusion.consumes == "embeddings" and len(set(dims.values())) != 1:
+            raise ValueError(f"{cfg.fusion.kind} needs one embedding size for all modalities, got {dims}")
+        if self.fusion.consumes == "experts":
+            # one Gaussian expert q(z | x_m) per modality
+            self.expert_heads = nn.ModuleDict({n: nn.Linear(d, 2 * cfg.latent_dim) for n, d in dims.items()})
+
+    @property
+    def latent_dim(self) -> int:
+        return self.cfg.latent_dim
+
+    # -- inference ---------------------------------------------------------------------
+    def encode(self, batch: Batch) -> Encoded:
+        """Each modality's encoder, run once: stacked embeddings (B, M, E) or experts (B, M, D)."""
+        embeddings = [self.nets[n].encode(batch.data[n]) if n in batch.data else None for n in self.names]
+        ref = next(e for e in embeddings if e is not None)
+        if self.fusion.consumes == "embeddings":
+            return torch.stack([e if e is not None else torch.zeros_like(ref) for e in embeddings], dim=1)
+        mus, logvars = [], []
+        for n, e in zip(self.names, embeddings, strict=True):
+            if e is None:
+                zeros = ref.new_zeros(ref.shape[0], self.latent_dim)
+                mus.append(zeros)
+                logvars.append(zeros)
+                continue
+            mu, raw = self.expert_heads[n](e).chunk(2, dim=-1)
+            mus.append(mu)
+            logvars.append(bounded_logvar(raw, self.cfg.logvar_min, self.cfg.logvar_max))
+        return DiagGaussian(torch.stack(mus, 1), torch.stack(logvars, 1))
+
+    def fuse(self, encoded: Encoded, subsets: Tensor) -> DiagGaussian:
+        """q(z | x_S) for subset masks `subsets` of shape (..., B, M); returns batch shape (..., B)."""
+        lead = subsets.shape[:-2]
+        b, m = subsets.shape[-2:]
+        flat = subsets.reshape(-1, b, m)
+        s = flat.shape[0]
+        if isinstance(encoded, DiagGaussian):
+            widened: Encoded = DiagGaussian(_widen(encoded.mu, s), _widen(encoded.logvar, s))
+        else:
+            widened = _widen(encoded, s)
+        q = self.fusion(widened, flat.reshape(s * b, m))
+        return DiagGaussian(q.mu.reshape(*lead, b, -1), q.logvar.reshape(*lead, b, -1))
+
+    # -- generation ----------------------------------------------------------------------
+    def decode(self, z: Tensor, names: Sequence[str] | None = None) -> dict[str, Tensor]:
+        """Likelihood parameters for each named modality, keeping z's leading shape."""
+        return {n: self.nets[n].decode(z) for n in (names or self.names)}
+
+    def log_likelihoods(self, z: Tensor, batch: Batch, names: Sequence[str] | None = None) -> dict[str, Tensor]:
+        """log p(x_m | z) for each named modality; z has shape (..., B, D)."""
+        names = names or self.names
+        return {n: self.nets[n].log_prob(self.nets[n].decode(z), batch.data[n]) for n in names}
+
+    # -- user API ----------------------------------------------------------------------
+    def as_batch(self, data: Mapping[str, Tensor] | Batch) -> Batch:
+        if isinstance(data, Batch):
+            return data
+        device = next(self.parameters()).device
+        return make_batch({k: v.to(device) for k, v in data.items()}, self.names)
+
+    def posterior(self, data: Mapping[str, Tensor] | Batch, subset: Sequence[str] | None = None) -> DiagGaussian:
+        """q(z | x_S) for the given modalities (all present ones when subset is None)."""
+        batch = self.as_batch(data)
+        mask = batch.mask
+        if subset is not None:
+            unknown = sorted(set(subset) - set(self.names))
+            if unknown:
+                raise BatchError(f"unknown modality {unknown} in subset; this model has {list(self.names)}")
+            if not subset:
+                raise BatchError("empty subset: name at least one modality (the prior needs no posterior)")
+            chosen = torch.tensor([n in subset for n in self.names], device=mask.device)
+            mask = mask & chosen
+        return self.fuse(self.encode(batch), mask)
+
+    @torch.no_grad()
+    def reconstruct(self, data: Mapping[str, Tensor] | Batch, subset: Sequence[str] | None = None) -> dict[str, Tensor]:
+        """Means of p(x_m | z) at the posterior mean of q(z | x_S), for every modality."""
+        q = self.posterior(data, subset)
+        return {n: self.nets[n].mean(p) for n, p in self.decode(q.mu).items()}
+
+    @torch.no_grad()
+    def generate(self, data: Mapping[str, Tensor] | Batch, n_samples: int = 1) -> dict[str, Tensor]:
+        """Cross-generation: z ~ q(z | given modalities), decoded means of all, shape (n_samples, B, ...)."""
+        q = self.posterior(data)
+        z = q.rsample(n_samples)
+        return {n: self.nets[n].mean(p) for n, p in self.decode(z).items()}
+
+    @torch.no_grad()
+    def sample(self, n: int) -> dict[str, Tensor]:
+        """Unconditional samples: z ~ N(0, I), decoded means of every modality."""
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.latent_dim, device=device)
+        return {name: self.nets[name].mean(p) for name, p in self.decode(z).items()}
+
+
+def _widen(t: Tensor, s: int) -> Tensor:
+    """(B, M, ...) -> (S*B, M, ...) without re-running any encoder."""
+    if s == 1:
+        return t
+    return t.unsqueeze(0).expand(s, *t.shape).reshape(s * t.shape[0], *t.shape[1:])

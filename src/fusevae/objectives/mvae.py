@@ -1,0 +1,33 @@
+"""MVAE's sub-sampled objective: the joint ELBO plus one ELBO per single modality."""
+
+from __future__ import annotations
+
+import torch
+
+from ..data.batch import Batch
+from ..model import MultimodalVAE
+from .base import Objective, ObjectiveOutput
+from .subsets import nonempty_subsets, random_subsets, singles
+
+
+class MVAEObjective(Objective):
+    """ELBO(x_1..x_M) + sum_m ELBO(x_m) [+ ELBOs of random subsets], each reconstructing its inputs.
+
+    Wu & Goodman (2018), section 3: with a product of experts, the single-modality terms
+    train each expert to stand alone. Rows whose subset is empty (the modality is missing
+    for that sample) are skipped.
+    """
+
+    def __call__(self, model: MultimodalVAE, batch: Batch, epoch: float) -> ObjectiveOutput:
+        beta = self.beta(epoch)
+        mask = batch.mask
+        parts = [mask.unsqueeze(0), singles(mask)]
+        if self.cfg.random_subsets:
+            table = nonempty_subsets(len(model.names), mask.device)
+            parts += [random_subsets(mask, table).unsqueeze(0) for _ in range(self.cfg.random_subsets)]
+        inputs = torch.cat(parts, 0)  # (S, B, M)
+        valid = inputs.any(-1)
+        out = self.subset_bound(model, model.encode(batch), batch, inputs, inputs, beta)
+        bound = (out.bound * valid).sum(0)
+        loss = -bound.mean()
+        return ObjectiveOutput(loss, {"bound": bound.mean().detach(), "beta": torch.tensor(beta)})

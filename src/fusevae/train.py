@@ -1,0 +1,148 @@
+"""Training on PyTorch Lightning: the LightningModule owns a step, the Trainer owns loops and devices."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from .checkpoint import SafeCheckpointIO, save_model
+from .config import ExperimentConfig
+from .data import MultimodalData, batch_loader
+from .data.batch import Batch
+from .metrics.likelihood import joint_elbo
+from .model import MultimodalVAE
+from .objectives import make_objective
+
+
+class ResumableCSVLogger(CSVLogger):
+    """CSVLogger that, when resuming, keeps the rows already written instead of deleting the file."""
+
+    def __init__(self, *args: Any, keep_existing: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._keep_existing = keep_existing
+
+    @property
+    def experiment(self) -> Any:
+        if self._experiment is not None or not self._keep_existing:
+            return super().experiment
+        path = Path(self.log_dir) / "metrics.csv"
+        saved = path.read_text() if path.exists() else ""
+        writer = super().experiment  # Lightning's writer removes the old file here
+        if saved:
+            path.write_text(saved)
+            writer.metrics_keys = sorted(saved.splitlines()[0].split(","))
+        return writer
+
+
+class LitMultimodalVAE(L.LightningModule):
+    """One training step = the objective on one batch; validation = the plain joint ELBO."""
+
+    def __init__(self, cfg: ExperimentConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.model = MultimodalVAE(cfg.model)
+        self.objective = make_objective(cfg.objective, self.model)
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        epoch = self.current_epoch + batch_idx / max(1, self.trainer.num_training_batches)
+        out = self.objective(self.model, batch, epoch)
+        if not torch.isfinite(out.loss):
+            terms = {k: float(v) for k, v in out.logs.items()}
+            raise FloatingPointError(
+                f"non-finite training loss at epoch {self.current_epoch}, step {self.global_step} "
+                f"(objective {self.cfg.objective.kind}, terms {terms}); the last checkpoint is kept"
+            )
+        n = len(batch)
+        self.log("train/loss", out.loss, prog_bar=True, batch_size=n)
+        for k, v in out.logs.items():
+            self.log(f"train/{k}", v, batch_size=n)
+        return out.loss
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self.log("val/elbo", joint_elbo(self.model, batch).mean(), prog_bar=True, batch_size=len(batch), sync_dist=True)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.model.parameters(), lr=self.cfg.train.lr)
+
+    def on_train_epoch_start(self) -> None:
+        sampler = self.trainer.train_dataloader.sampler
+        if hasattr(sampler, "set_shard"):
+            sampler.set_shard(self.trainer.global_rank, self.trainer.world_size)
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(self.current_epoch)
+
+
+def _devices(spec: str) -> Any:
+    if spec == "auto":
+        return "auto"
+    if "," in spec:
+        return [int(d) for d in spec.split(",") if d]
+    return int(spec)
+
+
+def fit(
+    cfg: ExperimentConfig,
+    data: MultimodalData,
+    out_dir: str | os.PathLike[str],
+    resume: bool = False,
+    progress: bool = True,
+) -> LitMultimodalVAE:
+    """Train `cfg` on `data`, logging to CSV and TensorBoard and checkpointing every epoch in out_dir.
+
+    With resume, training continues from out_dir/checkpoints/last.ckpt (model, optimiser,
+    loop and data-order state). The final weights go to out_dir/model.safetensors.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t = cfg.train
+    if t.threads > 0:
+        torch.set_num_threads(t.threads)
+    L.seed_everything(t.seed, workers=True, verbose=False)
+    train_set = data.train.subset(t.limit_train) if t.limit_train else data.train
+    val_set = data.valid.subset(t.limit_val) if t.limit_val else data.valid
+    module = LitMultimodalVAE(cfg)
+    ckpt_dir = out / "checkpoints"
+    last = ckpt_dir / "last.ckpt"
+    callbacks: list[Any] = [
+        ModelCheckpoint(
+            dirpath=ckpt_dir, filename="best", monitor="val/elbo", mode="max", save_top_k=1, save_last=True
+        ),
+    ]
+    if progress:
+        callbacks.append(TQDMProgressBar(refresh_rate=20))
+    trainer = L.Trainer(
+        max_epochs=t.epochs,
+        accelerator=t.accelerator,
+        devices=_devices(t.devices),
+        num_nodes=t.num_nodes,
+        strategy=t.strategy,
+        precision=t.precision,  # type: ignore[arg-type]
+        logger=[
+            ResumableCSVLogger(out, name="logs", version="", keep_existing=resume),
+            TensorBoardLogger(out, name="tb", version=""),
+        ],
+        callbacks=callbacks,
+        plugins=[SafeCheckpointIO()],
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        log_every_n_steps=50,
+        deterministic=False,
+        default_root_dir=out,
+    )
+    (out / "config.json").write_text(cfg.to_json())
+    trainer.fit(
+        module,
+        train_dataloaders=batch_loader(train_set, t.batch_size, shuffle=True, seed=t.seed),
+        val_dataloaders=batch_loader(val_set, 1000, shuffle=False),
+        ckpt_path=str(last) if resume and last.exists() else None,
+    )
+    if trainer.is_global_zero:
+        save_model(out, module.model, cfg)
+    return module

@@ -1,0 +1,82 @@
+import math
+
+import torch
+
+from fusevae.distributions import DiagGaussian
+from fusevae.objectives.estimators import ELBO, IWAE
+
+
+def _linear_gaussian():
+    """z ~ N(0, I_2), x | z ~ N(W z + b, s^2 I_3): log p(x) = log N(x; b, W W^T + s^2 I) exactly."""
+    torch.manual_seed(3)
+    w, b, s = torch.randn(3, 2), torch.randn(3), 0.5
+    x = torch.randn(3) * 2
+    exact = torch.distributions.MultivariateNormal(b, w @ w.T + s**2 * torch.eye(3)).log_prob(x)
+    # a deliberately imperfect proposal: the true posterior's mean, shifted, with inflated variance
+    prec = torch.eye(2) + w.T @ w / s**2
+    cov = torch.linalg.inv(prec)
+    mean = cov @ w.T @ (x - b) / s**2
+    q = DiagGaussian((mean + 0.3).unsqueeze(0), torch.log(torch.diagonal(cov) * 2.0).unsqueeze(0))
+
+    def rec(z):
+        return torch.distributions.Normal(z @ w.T + b, s).log_prob(x).sum(-1)
+
+    return exact, q, rec
+
+
+def test_iwae_is_below_the_exact_log_likelihood_and_approaches_it_as_k_grows():
+    exact, q, rec = _linear_gaussian()
+    gaps = []
+    for k in (1, 10, 100, 1000):
+        est = IWAE(k)
+        vals = []
+        for _ in range(200):
+            z = q.rsample(k)
+            vals.append(est(rec(z), z, q, 1.0))
+        mean = torch.stack(vals).mean()
+        gaps.append(float(exact - mean))
+    assert all(g > -0.01 for g in gaps), gaps  # a lower bound in expectation
+    assert gaps[0] > gaps[1] > gaps[2] > gaps[3], gaps  # tighter with K
+    assert gaps[-1] < 0.02, gaps
+
+
+def test_elbo_with_analytic_kl_equals_iwae_with_k1_in_expectation():
+    exact, q, rec = _linear_gaussian()
+    z = q.rsample(200_000)
+    elbo = ELBO(1)(rec(z).unsqueeze(1), z.unsqueeze(1), q, 1.0).mean()
+    iwae1 = IWAE(1)(rec(z).unsqueeze(0), z.unsqueeze(0), q, 1.0).mean()
+    assert abs(float(elbo - iwae1)) < 0.05
+    assert float(elbo) < float(exact)
+
+
+def test_estimators_reject_k_below_one():
+    for cls in (ELBO, IWAE):
+        try:
+            cls(0)
+        except ValueError as e:
+            assert "k" in str(e)
+        else:
+            raise AssertionError("k=0 accepted")
+
+
+def test_importance_log_likelihood_is_batched_and_chunk_invariant(mnist):
+    from fusevae.metrics.likelihood import importance_log_likelihoods
+    from fusevae.model import MultimodalVAE
+
+    from .conftest import small_config
+
+    model = MultimodalVAE(small_config("poe")).eval()
+    batch = mnist.test[torch.arange(5)]
+    targets = {"xy": ["image", "label"], "x": ["image"]}
+    torch.manual_seed(0)
+    a = importance_log_likelihoods(model, batch, ["image", "label"], targets, k=64, memory_budget=1 << 30)
+    torch.manual_seed(0)
+    b = importance_log_likelihoods(model, batch, ["image", "label"], targets, k=64, memory_budget=1 << 30)
+    assert torch.allclose(a["xy"], b["xy"])
+    small = importance_log_likelihoods(model, batch, ["image", "label"], targets, k=64, memory_budget=1)
+    # different chunking draws different samples; both estimate the same quantity
+    assert torch.allclose(a["xy"], small["xy"], atol=0.05 * a["xy"].abs().max())
+    assert (a["xy"] <= a["x"] + 1e-4).all()  # adding a modality's likelihood can only lower log p
+    prior = importance_log_likelihoods(model, batch, [], {"y": ["label"]}, k=2000)
+    assert torch.isfinite(prior["y"]).all() and (prior["y"] <= 0).all()
+    assert math.isfinite(float(prior["y"].mean()))

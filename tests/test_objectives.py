@@ -1,0 +1,118 @@
+import pytest
+import torch
+
+from fusevae.config import ObjectiveConfig
+from fusevae.data import make_batch
+from fusevae.model import MultimodalVAE
+from fusevae.objectives import make_objective
+from fusevae.objectives.subsets import nonempty_subsets, random_subsets, singles
+
+from .conftest import small_config
+
+
+def obj_singles(mask):
+    return list(singles(mask))
+
+
+def test_nonempty_subsets_and_singles():
+    t = nonempty_subsets(3)
+    assert t.shape == (7, 3) and t.any(1).all() and len({tuple(r.tolist()) for r in t}) == 7
+    mask = torch.tensor([[True, False, True]])
+    s = singles(mask)
+    assert s.shape == (3, 1, 3) and s[1].sum() == 0 and s[2, 0, 2]
+
+
+def test_random_subsets_stay_inside_the_present_set_and_cover_it_uniformly():
+    mask = torch.tensor([[True, True, False]] * 30000 + [[False, False, True]] * 10)
+    sub = random_subsets(mask, nonempty_subsets(3))
+    assert (sub & ~mask).sum() == 0 and sub.any(1).all()
+    codes = (sub[:30000].long() * torch.tensor([1, 2, 4])).sum(1)
+    freq = torch.bincount(codes, minlength=4)[1:4].float() / 30000
+    assert torch.allclose(freq, torch.full((3,), 1 / 3), atol=0.015)
+    assert (sub[30000:] == torch.tensor([False, False, True])).all()
+
+
+def _batch(mnist, n=16, drop_label_every=None):
+    b = mnist.train[torch.arange(n)]
+    if drop_label_every:
+        mask = b.mask.clone()
+        mask[::drop_label_every, 1] = False
+        b = make_batch(b.data, b.modalities, mask=mask, labels=b.labels)
+    return b
+
+
+@pytest.mark.parametrize("kind,fusion", [("mvae", "poe"), ("smvae", "set_attention"), ("smvae", "poe")])
+@pytest.mark.parametrize("estimator", ["elbo", "iwae"])
+def test_objectives_give_finite_losses_and_gradients_with_missing_modalities(mnist, kind, fusion, estimator):
+    model = MultimodalVAE(small_config(fusion))
+    obj = make_objective(ObjectiveConfig(kind=kind, estimator=estimator, k=3, warmup_epochs=2, l2=1e-3), model)
+    out = obj(model, _batch(mnist, drop_label_every=3), epoch=0.5)
+    assert torch.isfinite(out.loss)
+    out.loss.backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_kl_warmup_is_linear_then_flat(mnist):
+    model = MultimodalVAE(small_config())
+    obj = make_objective(ObjectiveConfig(kind="mvae", beta=2.0, warmup_epochs=4), model)
+    assert [obj.beta(e) for e in (0, 1, 4, 10)] == [0.0, 0.5, 2.0, 2.0]
+
+
+def test_mvae_skips_subsets_of_missing_modalities(mnist):
+    """A sample without its label contributes exactly its image-only ELBO twice (joint = image only)."""
+    model = MultimodalVAE(small_config("poe"))
+    obj = make_objective(ObjectiveConfig(kind="mvae"), model)
+    full = _batch(mnist, n=1)
+    no_label = make_batch({"image": full.data["image"]}, ("image", "label"))
+    torch.manual_seed(0)
+    out = obj(model, no_label, epoch=1.0)
+    torch.manual_seed(0)
+    q = model.fuse(model.encode(no_label), no_label.mask)
+    # same seed, same noise: joint subset (image) + single image subset = 2 x the image ELBO
+    z = q.rsample(1)
+    single = model.nets["image"].log_prob(model.nets["image"].decode(z), no_label.data["image"]).mean(0)
+    elbo = single - q.kl_standard_normal()
+    assert torch.allclose(out.loss, -2 * elbo.mean(), rtol=0.05)
+
+
+def test_label_weight_scales_only_the_label_term(mnist):
+    model = MultimodalVAE(small_config("poe")).eval()
+    b = _batch(mnist, n=8)
+    losses = []
+    for w in (1.0, 3.0):
+        obj = make_objective(ObjectiveConfig(kind="mvae", weights={"label": w}), model)
+        torch.manual_seed(0)
+        losses.append(obj(model, b, 1.0).loss)
+    # same noise: the label enters the joint and the label-only ELBO, each scaled by w
+    torch.manual_seed(0)
+    q = model.fuse(model.encode(b), torch.stack([b.mask, *obj_singles(b.mask)]))
+    z = q.rsample(1)
+    label_ll = model.nets["label"].log_prob(model.nets["label"].decode(z), b.data["label"]).mean(0)
+    expected = -(label_ll[0] + label_ll[2]).mean() * 2.0
+    assert torch.allclose(losses[1] - losses[0], expected, rtol=1e-4, atol=1e-4)
+
+
+def test_permuting_the_set_fusion_input_per_sample_keeps_the_posterior(mnist):
+    """What eq. 4's random order does inside the SMVAE objective: shuffle each sample's modalities."""
+    model = MultimodalVAE(small_config("set_attention")).eval()
+    b = _batch(mnist)
+    sub = random_subsets(b.mask, nonempty_subsets(2))
+    enc = model.encode(b)
+    perm = torch.stack([torch.randperm(2) for _ in range(len(b))])
+    q_plain = model.fuse(enc, sub)
+    q_perm = model.fuse(enc[torch.arange(len(b)).unsqueeze(1), perm], sub.gather(1, perm))
+    assert torch.allclose(q_plain.mu, q_perm.mu, atol=1e-5)
+    assert torch.allclose(q_plain.logvar, q_perm.logvar, atol=1e-5)
+
+
+def test_invalid_objective_settings_fail_at_construction():
+    model = MultimodalVAE(small_config())
+    with pytest.raises(ValueError, match="unknown modality"):
+        make_objective(ObjectiveConfig(weights={"audio": 2.0}), model)
+    with pytest.raises(ValueError, match="reconstruct"):
+        make_objective(ObjectiveConfig(kind="smvae", reconstruct="everything"), model)
+    with pytest.raises(ValueError, match="unknown objective"):
+        make_objective(ObjectiveConfig(kind="jmvae2"), model)
+    with pytest.raises(ValueError, match="estimator"):
+        make_objective(ObjectiveConfig(estimator="vimco"), model)

@@ -1,0 +1,55 @@
+import json
+
+import torch
+
+from fusevae import api
+from fusevae.checkpoint import load_model
+from fusevae.metrics import joint_elbo
+from fusevae.model import MultimodalVAE
+
+SMALL = [
+    "model.modalities.image.encoder_hidden=[128,128]",
+    "model.modalities.label.encoder_hidden=[128,128]",
+    "model.modalities.image.decoder_hidden=[128,128]",
+    "model.modalities.label.decoder_hidden=[128,128]",
+    "model.latent_dim=16",
+    "train.limit_train=4000",
+    "train.limit_val=500",
+    "objective.warmup_epochs=1",
+]
+
+
+def _test_bound(model, mnist, n=500):
+    torch.manual_seed(0)
+    batch = mnist.test[torch.arange(n)]
+    return float(torch.stack([joint_elbo(model, batch).mean() for _ in range(4)]).mean())
+
+
+def test_short_real_training_improves_the_test_bound(tmp_path, mnist):
+    for preset, fusion_extra in (("smvae", ["model.fusion.heads=2"]), ("mvae", [])):
+        cfg = api.make_config(preset, "mnist", SMALL + fusion_extra + ["train.epochs=3"])
+        torch.manual_seed(cfg.train.seed)
+        before = _test_bound(MultimodalVAE(cfg.model).eval(), mnist)
+        run = api.train(cfg, out=tmp_path / preset, progress=False)
+        model, _ = load_model(run)
+        after = _test_bound(model, mnist)
+        assert after > before + 200, (preset, before, after)
+        assert after > -260, (preset, after)
+        metrics = (run / "logs" / "metrics.csv").read_text()
+        assert "val/elbo" in metrics and (run / "checkpoints" / "last.ckpt").exists()
+        assert (run / "tb").is_dir()
+
+
+def test_resume_continues_from_the_last_checkpoint(tmp_path, mnist):
+    cfg = api.make_config("mvae", "mnist", SMALL + ["train.epochs=1", "train.limit_train=1000"])
+    run = api.train(cfg, out=tmp_path / "r", progress=False)
+    first, _ = load_model(run)
+    cfg.train.epochs = 2
+    api.train(cfg, out=run, resume=True, progress=False)
+    second, _ = load_model(run)
+    rows = [r.split(",") for r in (run / "logs" / "metrics.csv").read_text().splitlines()[1:]]
+    assert {r[0] for r in rows} >= {"0", "1"}
+    diff = sum(float((a - b).abs().sum()) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+    assert diff > 0
+    stats = json.loads((run / "train_stats.json").read_text())
+    assert stats["epochs"] == 2
