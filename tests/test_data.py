@@ -107,3 +107,13 @@ def test_dynamic_binarisation_draws_fresh_binary_images(mnist):
     )
     a, b = ds[torch.arange(50)].data["image"], ds[torch.arange(50)].data["image"]
     assert set(a.unique().tolist()) <= {0.0, 1.0} and not torch.equal(a, b)
+
+
+def test_binarised_evaluation_sets_are_fixed_and_training_set_is_dynamic():
+    from fusevae.data import load_dataset
+
+    d = load_dataset("mnist", binarize=True)
+    idx = torch.arange(20)
+    assert torch.equal(d.test[idx].data["image"], d.test[idx].data["image"])
+    assert set(d.test[idx].data["image"].unique().tolist()) == {0.0, 1.0}
+    assert not torch.equal(d.train[idx].data["image"], d.train[idx].data["image"])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import torch
+
 from ..config import ModalityConfig
 from .batch import Batch, BatchError, make_batch
 from .mnist import data_root, fetch_mnist, load_mnist
@@ -31,7 +33,11 @@ DATASETS = {
 
 
 def load_dataset(name: str, root: str | os.PathLike[str] | None = None, binarize: bool = False) -> MultimodalData:
-    """Load a data set by name from the data directory (see `fusevae data list`)."""
+    """Load a data set by name from the data directory (see `fusevae data list`).
+
+    With binarize, training images are binarised afresh at every draw (dynamic binarisation)
+    and validation/test images once, with fixed seeds.
+    """
     if name != "mnist":
         raise ValueError(f"unknown data set {name!r}; available: {sorted(DATASETS)}")
     splits = load_mnist(root)
@@ -40,14 +46,22 @@ def load_dataset(name: str, root: str | os.PathLike[str] | None = None, binarize
         ModalityConfig(name="image", kind="image", shape=[1, 28, 28], likelihood="bernoulli"),
         ModalityConfig(name="label", kind="label", shape=[], num_classes=10, likelihood="categorical"),
     ]
-    bin_ = ("image",) if binarize else ()
 
-    def ds(split):  # noqa: ANN001, ANN202
+    def ds(split, dynamic: bool, seed: int = 0):  # noqa: ANN001, ANN202
+        images = split.images
+        if binarize and not dynamic:
+            # evaluation sets are binarised once, with a fixed seed, so every model sees the same digits
+            images = torch.bernoulli(images, generator=torch.Generator().manual_seed(seed))
         return MultimodalTensorDataset(
-            {"image": split.images, "label": split.labels}, mods, labels=split.labels, binarize=bin_
+            {"image": images, "label": split.labels},
+            mods,
+            labels=split.labels,
+            binarize=("image",) if binarize and dynamic else (),
         )
 
-    return MultimodalData("mnist", specs, ds(splits.train), ds(splits.valid), ds(splits.test), "image", "label")
+    return MultimodalData(
+        "mnist", specs, ds(splits.train, True), ds(splits.valid, False, 1), ds(splits.test, False, 2), "image", "label"
+    )
 
 
 def fetch_dataset(name: str, root: str | os.PathLike[str] | None = None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -57,23 +58,42 @@ class Objective:
         inputs: Tensor,
         targets: Tensor,
         beta: float,
+        decode_sets: Sequence[frozenset[str]] | None = None,
     ) -> SubsetBound:
         """Bound of log p(x_T | ...) for each row's input subset S and target set T, masks (S, B, M).
 
         Fusion and decoding run on the widened batch S*B; the encoders are not re-run.
+        `decode_sets[s]`, when the objective knows it, names the only modalities subset row s
+        can target, so decoders skip the rows where they cannot matter.
         """
-        return self.bound_given_posterior(model, model.fuse(encoded, inputs), batch, targets, beta)
+        return self.bound_given_posterior(model, model.fuse(encoded, inputs), batch, targets, beta, decode_sets)
 
     def bound_given_posterior(
-        self, model: MultimodalVAE, q: DiagGaussian, batch: Batch, targets: Tensor, beta: float
+        self,
+        model: MultimodalVAE,
+        q: DiagGaussian,
+        batch: Batch,
+        targets: Tensor,
+        beta: float,
+        decode_sets: Sequence[frozenset[str]] | None = None,
     ) -> SubsetBound:
         """The estimator's bound for posteriors q (batch shape (S, B)) reconstructing `targets`."""
         z = q.rsample(self.estimator.k)  # (K, S, B, D)
         w = self.weights.to(z.device)
         rec = z.new_zeros(z.shape[:-1])
+        n_rows = z.shape[1]
         for m, name in enumerate(model.names):
             if name not in batch.data:  # absent for the whole batch: never a target
                 continue
-            lp = model.nets[name].log_prob(model.nets[name].decode(z), batch.data[name])  # (K, S, B)
-            rec = rec + lp * (w[m] * targets[..., m])
+            rows = [s for s in range(n_rows) if decode_sets is None or name in decode_sets[s]]
+            if not rows:
+                continue
+            net = model.nets[name]
+            if len(rows) == n_rows:
+                lp = net.log_prob(net.decode(z), batch.data[name])  # (K, S, B)
+                rec = rec + lp * (w[m] * targets[..., m])
+            else:
+                idx = torch.tensor(rows, device=z.device)
+                lp = net.log_prob(net.decode(z.index_select(1, idx)), batch.data[name])
+                rec = rec.index_add(1, idx, lp * (w[m] * targets.index_select(0, idx)[..., m]))
         return SubsetBound(self.estimator(rec, z, q, beta), q)

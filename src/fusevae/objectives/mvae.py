@@ -27,7 +27,10 @@ class MVAEObjective(Objective):
             parts += [random_subsets(mask, table).unsqueeze(0) for _ in range(self.cfg.random_subsets)]
         inputs = torch.cat(parts, 0)  # (S, B, M)
         valid = inputs.any(-1)
-        out = self.subset_bound(model, model.encode(batch), batch, inputs, inputs, beta)
+        # each ELBO reconstructs its inputs: the joint row decodes all, single m decodes only m
+        everything = frozenset(model.names)
+        decode_sets = [everything] + [frozenset([n]) for n in model.names] + [everything] * self.cfg.random_subsets
+        out = self.subset_bound(model, model.encode(batch), batch, inputs, inputs, beta, decode_sets)
         bound = (out.bound * valid).sum(0)
         loss = -bound.mean()
         return ObjectiveOutput(loss, {"bound": bound.mean().detach(), "beta": torch.tensor(beta)})
