@@ -105,3 +105,25 @@ def test_model_fuse_many_subsets_matches_one_at_a_time(mnist):
         for s in range(3):
             one = model.fuse(enc, subsets[s])
             assert torch.allclose(many.mu[s], one.mu, atol=1e-6)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.integers(1, 5),
+    st.lists(st.booleans(), min_size=5, max_size=5),
+    st.floats(-11.0, 5.0),
+    st.floats(-50.0, 50.0),
+)
+def test_poe_variance_never_exceeds_any_present_expert_or_the_prior(m, present, logvar, mu):
+    mus = torch.full((1, m, 3), mu) + torch.randn(1, m, 3)
+    logvars = torch.full((1, m, 3), logvar) + torch.rand(1, m, 3)
+    mask = torch.tensor([present[:m]])
+    q = ProductOfExperts()(DiagGaussian(mus, logvars), mask)
+    assert torch.isfinite(q.mu).all() and torch.isfinite(q.logvar).all()
+    assert (q.logvar <= 1e-6).all()
+    if mask.any():
+        assert (q.logvar <= logvars[mask].min(0).values + 1e-5).all()
+        # the fused mean is a convex combination of the prior mean 0 and the present means
+        lo = torch.minimum(mus[mask].min(0).values, torch.zeros(3))
+        hi = torch.maximum(mus[mask].max(0).values, torch.zeros(3))
+        assert ((q.mu >= lo - 1e-4) & (q.mu <= hi + 1e-4)).all()
