@@ -19,15 +19,19 @@ import torch
 from fusevae import api
 
 VARIANTS: dict[str, tuple[str, list[str]]] = {
-    "eq3-4 literal, lambda=50": ("smvae", ["objective.include_full=false", "objective.weights.label=50"]),
-    "eq3-4 literal, lambda=1": ("smvae", ["objective.include_full=false"]),
-    "+ full set, lambda=50": ("smvae", ["objective.weights.label=50"]),
-    "+ full set, lambda=1 (preset)": ("smvae", []),
-    "+ full set, no warm-up": ("smvae", ["objective.warmup_epochs=0"]),
-    "+ full set, L2 1e-3": ("smvae", ["objective.l2=0.001"]),
-    "+ full set, recon subset only": ("smvae", ["objective.reconstruct=subset"]),
+    "eq3-4 literal, lambda=50": ("smvae", ["objective.include_full=false"]),
+    "eq3-4 literal, lambda=1": ("smvae", ["objective.include_full=false", "objective.weights.label=1"]),
+    "+ full set, lambda=50 (preset)": ("smvae", []),
+    "+ full set, lambda=1": ("smvae", ["objective.weights.label=1"]),
+    "+ full set, lambda=50, no warm-up": ("smvae", ["objective.warmup_epochs=0"]),
+    "+ full set, lambda=50, L2 1e-3": ("smvae", ["objective.l2=0.001"]),
+    "+ full set, lambda=50, recon inputs only": ("smvae", ["objective.reconstruct=subset"]),
     "mvae preset (reference)": ("mvae", []),
 }
+
+
+def slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name).strip("-").replace("--", "-")
 
 
 def main() -> None:
@@ -40,10 +44,10 @@ def main() -> None:
     a = p.parse_args()
     torch.set_num_threads(2)
     rows = {}
-    for i, (name, (preset, sets)) in enumerate(VARIANTS.items()):
+    for name, (preset, sets) in VARIANTS.items():
         if a.only and not any(o in name for o in a.only):
             continue
-        run = Path(a.out) / f"v{i}"
+        run = Path(a.out) / slug(name)
         done = run / "results.json"
         if not done.exists():
             t = time.perf_counter()
