@@ -1,5 +1,7 @@
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fusevae.config import ObjectiveConfig
 from fusevae.data import make_batch
@@ -116,3 +118,30 @@ def test_invalid_objective_settings_fail_at_construction():
         make_objective(ObjectiveConfig(kind="jmvae2"), model)
     with pytest.raises(ValueError, match="estimator"):
         make_objective(ObjectiveConfig(estimator="vimco"), model)
+
+
+_MODELS = {}
+
+
+def _model(fusion):
+    if fusion not in _MODELS:
+        torch.manual_seed(0)
+        _MODELS[fusion] = MultimodalVAE(small_config(fusion, m_vectors=1))
+    return _MODELS[fusion]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.lists(st.booleans(), min_size=3, max_size=3).filter(any), min_size=1, max_size=6),
+    st.sampled_from(["poe", "set_attention"]),
+    st.sampled_from(["mvae", "smvae"]),
+    st.floats(0.0, 5.0),
+)
+def test_any_per_sample_mask_gives_a_finite_loss(rows, fusion, kind, epoch):
+    model = _model(fusion)
+    n = len(rows)
+    data = {"image": torch.rand(n, 1, 28, 28), "label": torch.randint(0, 10, (n,)), "vec0": torch.randn(n, 5) * 10}
+    batch = make_batch(data, model.names, mask=torch.tensor(rows))
+    obj = make_objective(ObjectiveConfig(kind=kind, warmup_epochs=1.0, random_subsets=1), model)
+    out = obj(model, batch, epoch)
+    assert torch.isfinite(out.loss)
