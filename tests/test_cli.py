@@ -56,3 +56,44 @@ def test_cli_errors_are_one_clear_line(tmp_path, capsys):
     assert "no field 'bta'" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path / "missing")]) == 2
     assert "config.json" in capsys.readouterr().err
+
+
+def test_ddp_on_two_cpu_processes_shards_the_data_and_evaluates_once(tmp_path):
+    import subprocess
+    import sys
+
+    run = tmp_path / "ddp"
+    sets = []
+    for s in SMALL + [
+        "train.limit_train=1024",
+        "train.limit_val=200",
+        "train.strategy=ddp",
+        "train.devices=2",
+        "train.accelerator=cpu",
+    ]:
+        sets += ["--set", s]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fusevae.cli",
+        "train",
+        "mvae",
+        "--epochs",
+        "1",
+        "--out",
+        str(run),
+        "--k",
+        "5",
+        "--n-test",
+        "10",
+        "--no-progress",
+        *sets,
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    log = result.stdout + result.stderr
+    assert "MEMBER: 2/2" in log and "Starting with 2 processes" in log
+    assert log.count("sampled from q(z|x,y)") == 1  # only rank 0 evaluates
+    rows = (run / "logs" / "metrics.csv").read_text().splitlines()
+    # 1024 items / batch 128 = 8 batches, 4 per rank: the last logged step of epoch 0 is 3
+    assert rows[-1].split(",")[1] == "3"

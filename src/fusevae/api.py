@@ -48,6 +48,8 @@ def train(
     start = time.perf_counter()
     fit(cfg, ds, run, resume=resume, progress=progress)
     seconds = time.perf_counter() - start
+    if not is_main_process():
+        return run
     n_train = min(len(ds.train), cfg.train.limit_train or len(ds.train))
     stats = {
         "train_seconds": seconds,
@@ -57,6 +59,13 @@ def train(
     }
     (run / "train_stats.json").write_text(json.dumps(stats, indent=2))
     return run
+
+
+def is_main_process() -> bool:
+    """False in the extra processes of a distributed run (which re-run the calling script)."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0
 
 
 def evaluate(

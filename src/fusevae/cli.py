@@ -14,6 +14,8 @@ from .presets import describe_presets
 
 def _train(a: argparse.Namespace) -> None:
     run = api.train(a.preset, a.data, a.out, a.epochs, a.set, a.data_dir, resume=a.resume, progress=not a.no_progress)
+    if not api.is_main_process():
+        return  # a distributed run's other ranks stop after training
     stats = json.loads((run / "train_stats.json").read_text())
     speed = f"{stats['samples_per_second']:.0f} samples/s"
     print(f"trained {a.preset} in {stats['train_seconds']:.0f} s ({speed}); run: {run}")

@@ -82,7 +82,7 @@ class TrainConfig:
     limit_train: int = 0  # use only the first N training items (0: all)
     limit_val: int = 0
     accelerator: str = "auto"
-    devices: str = "1"  # "1", "2", "auto", or a list like "0,1"
+    devices: int | str = 1  # a count, "auto", or device indices like "0,1"
     num_nodes: int = 1
     strategy: str = "auto"  # "ddp" for several processes or GPUs
     precision: str = "32-true"

@@ -70,17 +70,21 @@ class LitMultimodalVAE(L.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.model.parameters(), lr=self.cfg.train.lr)
 
+    def setup(self, stage: str) -> None:
+        # shard before Lightning measures the loader, so each rank counts only its own batches
+        sampler = getattr(self, "train_sampler", None)
+        if sampler is not None:
+            sampler.set_shard(self.trainer.global_rank, self.trainer.world_size)
+
     def on_train_epoch_start(self) -> None:
         sampler = self.trainer.train_dataloader.sampler
-        if hasattr(sampler, "set_shard"):
-            sampler.set_shard(self.trainer.global_rank, self.trainer.world_size)
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(self.current_epoch)
 
 
-def _devices(spec: str) -> Any:
-    if spec == "auto":
-        return "auto"
+def _devices(spec: int | str) -> Any:
+    if isinstance(spec, int) or spec == "auto":
+        return spec
     if "," in spec:
         return [int(d) for d in spec.split(",") if d]
     return int(spec)
@@ -137,9 +141,11 @@ def fit(
         default_root_dir=out,
     )
     (out / "config.json").write_text(cfg.to_json())
+    train_loader = batch_loader(train_set, t.batch_size, shuffle=True, seed=t.seed)
+    module.train_sampler = train_loader.sampler
     trainer.fit(
         module,
-        train_dataloaders=batch_loader(train_set, t.batch_size, shuffle=True, seed=t.seed),
+        train_dataloaders=train_loader,
         val_dataloaders=batch_loader(val_set, 1000, shuffle=False),
         ckpt_path=str(last) if resume and last.exists() else None,
     )
