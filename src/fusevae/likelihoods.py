@@ -7,6 +7,7 @@ and broadcasts against them, so importance samples never copy the data.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 
 import torch
 import torch.nn.functional as F
@@ -15,7 +16,7 @@ from torch import Tensor, nn
 _REGISTRY: dict[str, type[Likelihood]] = {}
 
 
-class Likelihood(nn.Module):
+class Likelihood(nn.Module, ABC):
     """Maps decoder output to a distribution over one modality."""
 
     name: str = ""
@@ -38,11 +39,13 @@ class Likelihood(nn.Module):
         """Shape of the decoder output that parameterises one data item."""
         return (self.params_per_element, *event_shape) if self.params_per_element > 1 else event_shape
 
-    def log_prob(self, params: Tensor, x: Tensor) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def log_prob(self, params: Tensor, x: Tensor) -> Tensor:
+        """log p(x | params) summed over the event dimensions."""
 
-    def mean(self, params: Tensor) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def mean(self, params: Tensor) -> Tensor:
+        """The distribution's mean, shaped like the data."""
 
 
 class Bernoulli(Likelihood):

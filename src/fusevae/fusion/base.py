@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from torch import Tensor, nn
 
 from ..distributions import DiagGaussian
 
 
-class Fusion(nn.Module):
+class Fusion(nn.Module, ABC):
     """Forms q(z | x_S) for each row's subset S, given as a boolean mask (N, M).
 
     `consumes` says what the model hands over: "experts" (a DiagGaussian with mu, logvar of
@@ -17,5 +19,6 @@ class Fusion(nn.Module):
 
     consumes: str = "experts"
 
-    def forward(self, inputs: DiagGaussian | Tensor, mask: Tensor) -> DiagGaussian:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def forward(self, inputs: DiagGaussian | Tensor, mask: Tensor) -> DiagGaussian:
+        """q(z | x_S) with batch shape (N,), from inputs (N, M, ...) and mask (N, M)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -27,7 +28,7 @@ class SubsetBound:
     q: DiagGaussian  # q(z | x_S), batch shape (S, B)
 
 
-class Objective:
+class Objective(ABC):
     """Decides which subsets a step evaluates and what each reconstructs; returns a loss to minimise."""
 
     def __init__(self, cfg: ObjectiveConfig, model: MultimodalVAE) -> None:
@@ -47,8 +48,9 @@ class Objective:
             return self.cfg.beta
         return self.cfg.beta * min(1.0, epoch / self.cfg.warmup_epochs)
 
-    def __call__(self, model: MultimodalVAE, batch: Batch, epoch: float) -> ObjectiveOutput:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def __call__(self, model: MultimodalVAE, batch: Batch, epoch: float) -> ObjectiveOutput:
+        """The loss of one batch at training progress `epoch` (fractional, for warm-up)."""
 
     def subset_bound(
         self,

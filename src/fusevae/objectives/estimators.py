@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 
 import torch
 from torch import Tensor
@@ -10,7 +11,7 @@ from torch import Tensor
 from ..distributions import DiagGaussian, standard_normal_log_prob
 
 
-class Estimator:
+class Estimator(ABC):
     """Turns per-sample reconstruction terms into a bound; `k` samples are drawn per row."""
 
     name = ""
@@ -20,8 +21,9 @@ class Estimator:
             raise ValueError(f"{self.name}: the number of samples k must be >= 1, got {k}")
         self.k = k
 
-    def __call__(self, rec: Tensor, z: Tensor, q: DiagGaussian, beta: float) -> Tensor:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def __call__(self, rec: Tensor, z: Tensor, q: DiagGaussian, beta: float) -> Tensor:
+        """rec (K, ...) reconstruction log-likelihoods of samples z (K, ..., D) from q -> bound (...)."""
 
 
 class ELBO(Estimator):
