@@ -20,17 +20,17 @@ def mvae_mnist_architecture(specs: list[ModalityConfig]) -> list[ModalityConfig]
     return out
 
 
+def mvae_mnist_model(specs: list[ModalityConfig], fusion: FusionConfig) -> ModelConfig:
+    """MVAE's MNIST architecture with a 64-d latent, around the given fusion."""
+    return ModelConfig(modalities=mvae_mnist_architecture(specs), latent_dim=64, activation="swish", fusion=fusion)
+
+
 def mvae(specs: list[ModalityConfig], data: str) -> ExperimentConfig:
     """MVAE: product of experts with a prior expert; joint + single-modality ELBOs; KL warm-up; lambda_label=50."""
     return ExperimentConfig(
         preset="mvae",
         data=data,
-        model=ModelConfig(
-            modalities=mvae_mnist_architecture(specs),
-            latent_dim=64,
-            activation="swish",
-            fusion=FusionConfig(kind="poe"),
-        ),
+        model=mvae_mnist_model(specs, FusionConfig(kind="poe")),
         objective=ObjectiveConfig(
             kind="mvae",
             estimator="elbo",
@@ -51,12 +51,7 @@ def smvae(specs: list[ModalityConfig], data: str) -> ExperimentConfig:
     return ExperimentConfig(
         preset="smvae",
         data=data,
-        model=ModelConfig(
-            modalities=mvae_mnist_architecture(specs),
-            latent_dim=64,
-            activation="swish",
-            fusion=FusionConfig(kind="set_attention", heads=4),
-        ),
+        model=mvae_mnist_model(specs, FusionConfig(kind="set_attention", heads=4)),
         objective=ObjectiveConfig(
             kind="smvae",
             estimator="elbo",
