@@ -9,21 +9,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import load_model
+from .checkpoint import load_config, load_model
 from .config import ExperimentConfig, apply_overrides
-from .data import load_dataset
+from .data import MultimodalData, dataset_modalities, load_dataset
 from .figures import label_to_image, reconstructions
 from .metrics.likelihood import likelihood_table
 from .model import MultimodalVAE
 from .presets import preset_config
 
 
-def make_config(
-    preset: str, data: str = "mnist", overrides: Sequence[str] = (), data_dir: str | None = None
-) -> ExperimentConfig:
+def make_config(preset: str, data: str = "mnist", overrides: Sequence[str] = ()) -> ExperimentConfig:
     """A preset's config for a data set, with `key=value` overrides applied and validated."""
-    ds = load_dataset(data, data_dir)
-    cfg = preset_config(preset, ds.modalities, data)
+    cfg = preset_config(preset, dataset_modalities(data), data)
     return ExperimentConfig.from_dict(apply_overrides(cfg.to_dict(), list(overrides)))
 
 
@@ -40,7 +37,7 @@ def train(
     """Train a preset (or a full config) and return its run folder."""
     from .train import fit
 
-    cfg = preset if isinstance(preset, ExperimentConfig) else make_config(preset, data, overrides, data_dir)
+    cfg = preset if isinstance(preset, ExperimentConfig) else make_config(preset, data, overrides)
     if epochs is not None:
         cfg.train.epochs = epochs
     ds = load_dataset(cfg.data, data_dir, binarize=cfg.train.binarize)
@@ -87,7 +84,7 @@ def evaluate(
     (run / "results.json").write_text(json.dumps(table, indent=2))
     (run / "results.md").write_text(results_markdown({cfg.preset: table}))
     if figures:
-        generate(run, data_dir=data_dir, model=model)
+        generate(run, data_dir=data_dir, model=model, data=ds)
     return table
 
 
@@ -96,16 +93,17 @@ def generate(
     data_dir: str | None = None,
     n: int = 10,
     model: MultimodalVAE | None = None,
+    data: MultimodalData | None = None,
 ) -> list[Path]:
-    """Write label -> image samples and test reconstructions under run/figures/."""
+    """Write label -> image samples and test reconstructions under run/figures/.
+
+    `model` and `data`, when the caller already holds them, save reloading.
+    """
     run = Path(run)
+    cfg = load_config(run)
     if model is None:
         model, cfg = load_model(run)
-    else:
-        from .checkpoint import load_config
-
-        cfg = load_config(run)
-    ds = load_dataset(cfg.data, data_dir, binarize=cfg.train.binarize)
+    ds = data if data is not None else load_dataset(cfg.data, data_dir, binarize=cfg.train.binarize)
     fig_dir = run / "figures"
     return [
         label_to_image(model, ds.primary, ds.condition, fig_dir / f"{ds.condition}_to_{ds.primary}.png", n=n),

@@ -71,15 +71,11 @@ class LitMultimodalVAE(L.LightningModule):
         return torch.optim.Adam(self.model.parameters(), lr=self.cfg.train.lr)
 
     def setup(self, stage: str) -> None:
-        # shard before Lightning measures the loader, so each rank counts only its own batches
+        # shard before Lightning measures the loader, so each rank counts only its own batches;
+        # Lightning itself calls the sampler's set_epoch at the start of every epoch
         sampler = getattr(self, "train_sampler", None)
         if sampler is not None:
             sampler.set_shard(self.trainer.global_rank, self.trainer.world_size)
-
-    def on_train_epoch_start(self) -> None:
-        sampler = self.trainer.train_dataloader.sampler
-        if hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(self.current_epoch)
 
 
 def _devices(spec: int | str) -> Any:

@@ -32,20 +32,25 @@ DATASETS = {
 }
 
 
+def dataset_modalities(name: str) -> list[ModalityConfig]:
+    """The modalities a data set provides, without reading its files (for building configs)."""
+    if name != "mnist":
+        raise ValueError(f"unknown data set {name!r}; available: {sorted(DATASETS)}")
+    return [
+        ModalityConfig(name="image", kind="image", shape=[1, 28, 28], likelihood="bernoulli"),
+        ModalityConfig(name="label", kind="label", shape=[], num_classes=10, likelihood="categorical"),
+    ]
+
+
 def load_dataset(name: str, root: str | os.PathLike[str] | None = None, binarize: bool = False) -> MultimodalData:
     """Load a data set by name from the data directory (see `fusevae data list`).
 
     With binarize, training images are binarised afresh at every draw (dynamic binarisation)
     and validation/test images once, with fixed seeds.
     """
-    if name != "mnist":
-        raise ValueError(f"unknown data set {name!r}; available: {sorted(DATASETS)}")
+    specs = dataset_modalities(name)
     splits = load_mnist(root)
     mods = ("image", "label")
-    specs = [
-        ModalityConfig(name="image", kind="image", shape=[1, 28, 28], likelihood="bernoulli"),
-        ModalityConfig(name="label", kind="label", shape=[], num_classes=10, likelihood="categorical"),
-    ]
 
     def ds(split, dynamic: bool, seed: int = 0):  # noqa: ANN001, ANN202
         images = split.images
