@@ -32,7 +32,7 @@ def test_iwae_is_below_the_exact_log_likelihood_and_approaches_it_as_k_grows():
         vals = []
         for _ in range(200):
             z = q.rsample(k)
-            vals.append(est(rec(z), z, q, 1.0))
+            vals.append(est(rec(z), z, None, q, 1.0))
         mean = torch.stack(vals).mean()
         gaps.append(float(exact - mean))
     assert all(g > -0.01 for g in gaps), gaps  # a lower bound in expectation
@@ -43,8 +43,8 @@ def test_iwae_is_below_the_exact_log_likelihood_and_approaches_it_as_k_grows():
 def test_elbo_with_analytic_kl_equals_iwae_with_k1_in_expectation():
     exact, q, rec = _linear_gaussian()
     z = q.rsample(200_000)
-    elbo = ELBO(1)(rec(z).unsqueeze(1), z.unsqueeze(1), q, 1.0).mean()
-    iwae1 = IWAE(1)(rec(z).unsqueeze(0), z.unsqueeze(0), q, 1.0).mean()
+    elbo = ELBO(1)(rec(z).unsqueeze(1), z.unsqueeze(1), None, q, 1.0).mean()
+    iwae1 = IWAE(1)(rec(z).unsqueeze(0), z.unsqueeze(0), None, q, 1.0).mean()
     assert abs(float(elbo - iwae1)) < 0.05
     assert float(elbo) < float(exact)
 

@@ -18,14 +18,34 @@ from .model import MultimodalVAE
 from .presets import preset_config
 
 
-def make_config(preset: str, data: str = "mnist", overrides: Sequence[str] = ()) -> ExperimentConfig:
-    """A preset's config for a data set, with `key=value` overrides applied and validated."""
-    cfg = preset_config(preset, dataset_modalities(data), data)
-    return ExperimentConfig.from_dict(apply_overrides(cfg.to_dict(), list(overrides)))
+def make_config(
+    preset: str | None,
+    data: str = "mnist",
+    overrides: Sequence[str] = (),
+    fusion: str | None = None,
+    scheme: str | None = None,
+    estimator: str | None = None,
+) -> ExperimentConfig:
+    """A preset's config (or a free fusion x scheme x estimator composition) for a data set.
+
+    `key=value` overrides are applied, then the model and objective are built once, so an
+    invalid combination fails here with the reason, before any data is loaded.
+    """
+    cfg = preset_config(preset, dataset_modalities(data), data, fusion, scheme, estimator)
+    cfg = ExperimentConfig.from_dict(apply_overrides(cfg.to_dict(), list(overrides)))
+    check_config(cfg)
+    return cfg
+
+
+def check_config(cfg: ExperimentConfig) -> None:
+    """Build the model and objective of `cfg`, raising the ValueError that names what does not fit."""
+    from .objectives import make_objective
+
+    make_objective(cfg.objective, MultimodalVAE(cfg.model))
 
 
 def train(
-    preset: str | ExperimentConfig,
+    preset: str | ExperimentConfig | None,
     data: str = "mnist",
     out: str | os.PathLike[str] | None = None,
     epochs: int | None = None,
@@ -33,11 +53,17 @@ def train(
     data_dir: str | None = None,
     resume: bool = False,
     progress: bool = True,
+    fusion: str | None = None,
+    scheme: str | None = None,
+    estimator: str | None = None,
 ) -> Path:
-    """Train a preset (or a full config) and return its run folder."""
+    """Train a preset, a free composition of fusion / scheme / estimator, or a full config; returns the run folder."""
     from .train import fit
 
-    cfg = preset if isinstance(preset, ExperimentConfig) else make_config(preset, data, overrides)
+    if isinstance(preset, ExperimentConfig):
+        cfg = preset
+    else:
+        cfg = make_config(preset, data, overrides, fusion, scheme, estimator)
     if epochs is not None:
         cfg.train.epochs = epochs
     ds = load_dataset(cfg.data, data_dir, binarize=cfg.train.binarize)

@@ -9,16 +9,30 @@ from pathlib import Path
 
 from . import api
 from .data import DATASETS, data_root, fetch_dataset
+from .fusion import FUSIONS
+from .objectives import ESTIMATORS, OBJECTIVES
 from .presets import describe_presets
 
 
 def _train(a: argparse.Namespace) -> None:
-    run = api.train(a.preset, a.data, a.out, a.epochs, a.set, a.data_dir, resume=a.resume, progress=not a.no_progress)
+    run = api.train(
+        a.preset,
+        a.data,
+        a.out,
+        a.epochs,
+        a.set,
+        a.data_dir,
+        resume=a.resume,
+        progress=not a.no_progress,
+        fusion=a.fusion,
+        scheme=a.scheme,
+        estimator=a.estimator,
+    )
     if not api.is_main_process():
         return  # a distributed run's other ranks stop after training
     stats = json.loads((run / "train_stats.json").read_text())
     speed = f"{stats['samples_per_second']:.0f} samples/s"
-    print(f"trained {a.preset} in {stats['train_seconds']:.0f} s ({speed}); run: {run}")
+    print(f"trained {run.name} in {stats['train_seconds']:.0f} s ({speed}); run: {run}")
     if not a.no_eval:
         _report(run, a.k, a.n_test, a.data_dir, not a.no_progress)
 
@@ -42,7 +56,10 @@ def _generate(a: argparse.Namespace) -> None:
 
 def _presets(a: argparse.Namespace) -> None:
     for name, doc in describe_presets():
-        print(f"{name:<8} {doc}")
+        print(f"{name:<10} {doc}")
+    print()
+    print(f"compose freely: fusevae train --fusion {{{','.join(FUSIONS)}}}")
+    print(f"                              --scheme {{{','.join(OBJECTIVES)}}} --estimator {{{','.join(ESTIMATORS)}}}")
 
 
 def _data(a: argparse.Namespace) -> None:
@@ -61,10 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a preset, then evaluate it and write figures")
-    t.add_argument("preset", help="a named model (see `fusevae presets`)")
+    t.add_argument("preset", nargs="?", default=None, help="a named model (see `fusevae presets`); optional")
+    t.add_argument("--fusion", choices=sorted(FUSIONS), help="joint posterior (replaces the preset's)")
+    t.add_argument("--scheme", choices=sorted(OBJECTIVES), help="training scheme (replaces the preset's)")
+    t.add_argument("--estimator", choices=sorted(ESTIMATORS), help="bound estimator (replaces the preset's)")
     t.add_argument("--data", default="mnist")
     t.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
-    t.add_argument("--out", default=None, help="run folder (default runs/PRESET)")
+    t.add_argument("--out", default=None, help="run folder (default runs/NAME)")
     t.add_argument(
         "--set",
         action="append",

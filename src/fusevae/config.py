@@ -38,8 +38,10 @@ class ModalityConfig:
 class FusionConfig:
     """How the joint posterior q(z | x_S) is formed for a subset S."""
 
-    kind: str = "poe"  # "poe" or "set_attention"
+    kind: str = "poe"  # poe | moe | mopoe | rbcm | bce | rce | set_attention | mean | sum
     heads: int = 4  # set_attention: number of attention heads
+    rbcm_beta: float | None = None  # rbcm: None = the paper's per-dimension beta; a number fixes every beta
+    lcd_alpha: float = 0.0  # latent component dropout rate during training (sensor-fusion eq. 13-14); 0 = off
 
 
 @dataclass
@@ -57,9 +59,10 @@ class ModelConfig:
 class ObjectiveConfig:
     """Which subsets a step evaluates, what each reconstructs, and how it is estimated."""
 
-    kind: str = "mvae"  # "mvae" or "smvae"
-    estimator: str = "elbo"  # "elbo" or "iwae"
-    k: int = 1  # importance samples per subset during training
+    kind: str = "mvae"  # the scheme: joint | mvae | ecg | rmd | lcd | smvae | mmvae
+    estimator: str = "elbo"  # elbo | iwae | dreg
+    k: int = 1  # samples per subset row during training (for a mixture: in total, spread over its components)
+    variant: str = "tighter"  # iwae/dreg on a mixture posterior: "tighter" or MMVAE's "looser"
     beta: float = 1.0  # final KL weight (SMVAE eq. 2)
     warmup_epochs: float = 0.0  # KL weight rises linearly from 0 to beta over this many epochs
     weights: dict[str, float] = field(default_factory=dict)  # lambda per modality (eq. 2), default 1

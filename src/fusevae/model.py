@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from .config import ModelConfig
 from .data.batch import Batch, BatchError, make_batch
-from .distributions import DiagGaussian, bounded_logvar
+from .distributions import DiagGaussian, Posterior, bounded_logvar
 from .fusion import make_fusion
 from .modalities import ModalityNets
 
@@ -65,7 +65,7 @@ class MultimodalVAE(nn.Module):
             logvars.append(bounded_logvar(raw, self.cfg.logvar_min, self.cfg.logvar_max))
         return DiagGaussian(torch.stack(mus, 1), torch.stack(logvars, 1))
 
-    def fuse(self, encoded: Encoded, subsets: Tensor) -> DiagGaussian:
+    def fuse(self, encoded: Encoded, subsets: Tensor) -> Posterior:
         """q(z | x_S) for subset masks `subsets` of shape (..., B, M); returns batch shape (..., B)."""
         lead = subsets.shape[:-2]
         b, m = subsets.shape[-2:]
@@ -75,8 +75,7 @@ class MultimodalVAE(nn.Module):
             widened: Encoded = DiagGaussian(_widen(encoded.mu, s), _widen(encoded.logvar, s))
         else:
             widened = _widen(encoded, s)
-        q = self.fusion(widened, flat.reshape(s * b, m))
-        return DiagGaussian(q.mu.reshape(*lead, b, -1), q.logvar.reshape(*lead, b, -1))
+        return self.fusion(widened, flat.reshape(s * b, m)).reshape_batch(*lead, b)
 
     # -- generation ----------------------------------------------------------------------
     def decode(self, z: Tensor, names: Sequence[str] | None = None) -> dict[str, Tensor]:
@@ -95,7 +94,7 @@ class MultimodalVAE(nn.Module):
         device = next(self.parameters()).device
         return make_batch({k: v.to(device) for k, v in data.items()}, self.names)
 
-    def posterior(self, data: Mapping[str, Tensor] | Batch, subset: Sequence[str] | None = None) -> DiagGaussian:
+    def posterior(self, data: Mapping[str, Tensor] | Batch, subset: Sequence[str] | None = None) -> Posterior:
         """q(z | x_S) for the given modalities (all present ones when subset is None)."""
         batch = self.as_batch(data)
         mask = batch.mask
@@ -113,7 +112,7 @@ class MultimodalVAE(nn.Module):
     def reconstruct(self, data: Mapping[str, Tensor] | Batch, subset: Sequence[str] | None = None) -> dict[str, Tensor]:
         """Means of p(x_m | z) at the posterior mean of q(z | x_S), for every modality."""
         q = self.posterior(data, subset)
-        return {n: self.nets[n].mean(p) for n, p in self.decode(q.mu).items()}
+        return {n: self.nets[n].mean(p) for n, p in self.decode(q.mean).items()}
 
     @torch.no_grad()
     def generate(self, data: Mapping[str, Tensor] | Batch, n_samples: int = 1) -> dict[str, Tensor]:

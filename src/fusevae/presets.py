@@ -1,4 +1,9 @@
-"""Named models of the papers as presets: every constant visible here and overridable with --set."""
+"""Named models of the papers as presets: a fusion, a scheme and an estimator on a shared architecture.
+
+`compose` builds any combination of the three axes with the library's defaults; each named
+preset is `compose` with the paper's choices, every constant visible here and overridable
+with --set. Combinations that cannot work fail when the model and objective are built.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,9 @@ import copy
 from collections.abc import Callable
 
 from .config import ExperimentConfig, FusionConfig, ModalityConfig, ModelConfig, ObjectiveConfig, TrainConfig
+
+LCD_ALPHA = 0.5  # our default dropout rate for latent component dropout; the paper does not state one
+IWAE_K = 10  # default samples per row (per mixture component) when iwae or dreg is chosen
 
 
 def mvae_mnist_architecture(specs: list[ModalityConfig]) -> list[ModalityConfig]:
@@ -25,57 +33,115 @@ def mvae_mnist_model(specs: list[ModalityConfig], fusion: FusionConfig) -> Model
     return ModelConfig(modalities=mvae_mnist_architecture(specs), latent_dim=64, activation="swish", fusion=fusion)
 
 
-def mvae(specs: list[ModalityConfig], data: str) -> ExperimentConfig:
-    """MVAE: product of experts with a prior expert; joint + single-modality ELBOs; KL warm-up; lambda_label=50."""
-    return ExperimentConfig(
-        preset="mvae",
-        data=data,
-        model=mvae_mnist_model(specs, FusionConfig(kind="poe")),
-        objective=ObjectiveConfig(
-            kind="mvae",
-            estimator="elbo",
-            beta=1.0,
-            warmup_epochs=3.0,  # without warm-up the experts collapse to the prior within ~30 batches
-            weights={s.name: 50.0 for s in specs if s.kind == "label"},  # MVAE's lambda for MNIST labels
-        ),
-        train=TrainConfig(epochs=10, batch_size=128, lr=1e-3),
-    )
+def compose(
+    specs: list[ModalityConfig],
+    data: str,
+    fusion: str = "poe",
+    scheme: str = "joint",
+    estimator: str = "elbo",
+    name: str | None = None,
+) -> ExperimentConfig:
+    """Any fusion x scheme x estimator on the shared architecture and budget.
 
-
-def smvae(specs: list[ModalityConfig], data: str) -> ExperimentConfig:
-    """SMVAE: set attention over modality embeddings (eq. 8); a random subset per sample (eq. 3-4) + the full set.
-
-    Defaults chosen by bench/smvae_ablation.py (10 epochs, K=1000): adding the full set's ELBO,
-    lambda=50 on the label, reconstructing each subset's inputs and the L2 term each helped.
+    Shared defaults: MVAE's MNIST networks, 64-d latent, KL warm-up over 3 epochs,
+    lambda = 50 on label modalities, Adam 1e-3, batch 128, 10 epochs. Scheme defaults:
+    lcd turns on latent component dropout (alpha = 0.5); smvae uses the SMVAE preset's
+    options; mmvae (and a mixture fusion under iwae/dreg) uses MMVAE's "looser" bound
+    with 10 samples per component. iwae and dreg draw 10 samples per row.
     """
+    m = len(specs)
+    mixture = fusion in ("moe", "mopoe") or scheme == "mmvae"
+    components = (2**m - 1 if fusion == "mopoe" else m) if mixture else 1
+    k = 1 if estimator == "elbo" else IWAE_K * components
+    objective = ObjectiveConfig(
+        kind=scheme,
+        estimator=estimator,
+        k=k,
+        variant="looser" if mixture else "tighter",
+        beta=1.0,
+        warmup_epochs=3.0,  # without warm-up PoE experts collapse to the prior within ~30 batches
+        weights={s.name: 50.0 for s in specs if s.kind == "label"},  # MVAE's lambda for MNIST labels
+    )
+    if scheme == "smvae":
+        objective.include_full = True  # the full present set's ELBO every step, beside the random subset
+        objective.reconstruct = "subset"  # eq. 3: log p(X_s | z), each subset reconstructs its own inputs
+        objective.l2 = 1e-3  # SMVAE section 3's L2 pull of mu to 0 and sigma to 1
+    fusion_cfg = FusionConfig(kind=fusion, heads=4, lcd_alpha=LCD_ALPHA if scheme == "lcd" else 0.0)
     return ExperimentConfig(
-        preset="smvae",
+        preset=name or f"{fusion}+{scheme}+{estimator}",
         data=data,
-        model=mvae_mnist_model(specs, FusionConfig(kind="set_attention", heads=4)),
-        objective=ObjectiveConfig(
-            kind="smvae",
-            estimator="elbo",
-            beta=1.0,
-            warmup_epochs=3.0,
-            # lambda=50 on the label beat lambda=1 on log p(x,y) in bench/smvae_ablation.py
-            weights={s.name: 50.0 for s in specs if s.kind == "label"},
-            include_full=True,  # the full present set's ELBO every step, beside the random subset
-            reconstruct="subset",  # eq. 3: log p(X_s | z), each subset reconstructs its own inputs
-            permute=True,
-            l2=1e-3,  # section 3's L2 pull of mu to 0 and sigma to 1
-        ),
+        model=mvae_mnist_model(specs, fusion_cfg),
+        objective=objective,
         train=TrainConfig(epochs=10, batch_size=128, lr=1e-3),
     )
 
 
-PRESETS: dict[str, Callable[[list[ModalityConfig], str], ExperimentConfig]] = {"mvae": mvae, "smvae": smvae}
+Preset = Callable[[list[ModalityConfig], str], ExperimentConfig]
+PRESETS: dict[str, Preset] = {}
 
 
-def preset_config(name: str, specs: list[ModalityConfig], data: str) -> ExperimentConfig:
-    """The full config of a named model for a data set's modalities."""
+def preset(name: str, fusion: str, scheme: str, estimator: str = "elbo", doc: str = "") -> Preset:
+    """Register `name` as compose(fusion, scheme, estimator)."""
+
+    def build(specs: list[ModalityConfig], data: str) -> ExperimentConfig:
+        return compose(specs, data, fusion, scheme, estimator, name)
+
+    build.__doc__ = doc
+    build.__name__ = name
+    PRESETS[name] = build
+    return build
+
+
+# the models of SMVAE Table 1, MMVAE/MoPoE baselines and sensor-fusion Table I
+preset("mvae", "poe", "mvae", doc="MVAE: product of experts with a prior expert; joint + single-modality ELBOs")
+preset(
+    "mmvae",
+    "moe",
+    "mmvae",
+    "dreg",
+    doc="MMVAE: uniform mixture of unimodal experts; stratified DReG 'looser' bound, 10 samples per expert",
+)
+preset("mopoe", "mopoe", "joint", doc="MoPoE: mixture over the products of experts of every subset; ELBO")
+preset("smvae", "set_attention", "smvae", doc="SMVAE: set attention (eq. 8); a random subset per sample + the full set")
+preset("rbcm", "rbcm", "joint", doc="RBCM joint posterior (sensor-fusion eq. 5-9), joint ELBO only")
+preset("bce", "bce", "joint", doc="BCE joint posterior (eq. 10-11): lowest-variance expert per dimension; joint ELBO")
+preset("rce", "rce", "joint", doc="RCE joint posterior: a random expert per dimension; joint ELBO")
+preset("mvae+ecg", "poe", "ecg", doc="PoE trained with exhaustive cross generation (all 2^M-1 subsets, eq. 12)")
+preset("bce+ecg", "bce", "ecg", doc="BCE trained with exhaustive cross generation (eq. 12)")
+preset("rbcm+ecg", "rbcm", "ecg", doc="RBCM trained with exhaustive cross generation (eq. 12)")
+preset("bce+rmd", "bce", "rmd", doc="BCE trained with random modality dropout (a random subset per sample)")
+preset("bce+lcd", "bce", "lcd", doc="BCE trained with latent component dropout (eq. 13-14, alpha 0.5)")
+preset("mvae+lcd", "poe", "lcd", doc="PoE trained with latent component dropout (eq. 13-14, alpha 0.5)")
+preset("rbcm+lcd", "rbcm", "lcd", doc="RBCM trained with latent component dropout (eq. 13-14, alpha 0.5)")
+
+
+def preset_config(
+    name: str | None,
+    specs: list[ModalityConfig],
+    data: str,
+    fusion: str | None = None,
+    scheme: str | None = None,
+    estimator: str | None = None,
+) -> ExperimentConfig:
+    """The full config of a named model, or of a free composition, for a data set's modalities.
+
+    With a preset, any of fusion / scheme / estimator given replaces that axis of the
+    preset (its other settings stay); without one, the missing axes default to
+    poe / joint / elbo.
+    """
+    if name is None:
+        return compose(specs, data, fusion or "poe", scheme or "joint", estimator or "elbo")
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; available: {sorted(PRESETS)}")
-    return PRESETS[name](specs, data)
+    cfg = PRESETS[name](specs, data)
+    if fusion is None and scheme is None and estimator is None:
+        return cfg
+    f = fusion or cfg.model.fusion.kind
+    s = scheme or cfg.objective.kind
+    e = estimator or cfg.objective.estimator
+    out = compose(specs, data, f, s, e)
+    out.train = cfg.train
+    return out
 
 
 def describe_presets() -> list[tuple[str, str]]:

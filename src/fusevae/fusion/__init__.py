@@ -4,19 +4,79 @@ from __future__ import annotations
 
 from ..config import ModelConfig
 from .base import Fusion
-from .experts import ProductOfExperts
+from .dropout import LatentComponentDropout
+from .experts import (
+    BestComponentExpert,
+    MixtureOfExperts,
+    MixtureOfProductsOfExperts,
+    ProductOfExperts,
+    RandomComponentExpert,
+    RobustBayesianCommittee,
+    product_of_experts,
+)
+from .pooling import Pooling
 from .set_attention import SetAttention
 
-FUSIONS = ("poe", "set_attention")
+# what each fusion reads: Gaussian experts per modality, or modality embeddings (set functions)
+FUSIONS: dict[str, str] = {
+    "poe": "experts",
+    "moe": "experts",
+    "mopoe": "experts",
+    "rbcm": "experts",
+    "bce": "experts",
+    "rce": "experts",
+    "set_attention": "embeddings",
+    "mean": "embeddings",
+    "sum": "embeddings",
+}
 
 
 def make_fusion(cfg: ModelConfig, embed_dim: int) -> Fusion:
-    kind = cfg.fusion.kind
-    if kind == "poe":
-        return ProductOfExperts()
-    if kind == "set_attention":
-        return SetAttention(embed_dim, cfg.latent_dim, cfg.fusion.heads, cfg.logvar_min, cfg.logvar_max)
-    raise ValueError(f"unknown fusion {kind!r}; expected one of {FUSIONS}")
+    """The fusion named by cfg.fusion, wrapped in latent component dropout when lcd_alpha > 0."""
+    f = cfg.fusion
+    if f.kind not in FUSIONS:
+        raise ValueError(f"unknown fusion {f.kind!r}; expected one of {sorted(FUSIONS)}")
+    if f.rbcm_beta is not None and f.kind != "rbcm":
+        raise ValueError(f"fusion.rbcm_beta only applies to the rbcm fusion, not {f.kind!r}")
+    if f.lcd_alpha > 0 and FUSIONS[f.kind] != "experts":
+        raise ValueError(
+            f"fusion.lcd_alpha: latent component dropout drops latent components of Gaussian experts, "
+            f"but {f.kind!r} fuses modality embeddings; use poe, moe, mopoe, rbcm, bce or rce"
+        )
+    fusion: Fusion
+    if f.kind == "poe":
+        fusion = ProductOfExperts()
+    elif f.kind == "moe":
+        fusion = MixtureOfExperts()
+    elif f.kind == "mopoe":
+        fusion = MixtureOfProductsOfExperts(len(cfg.modalities))
+    elif f.kind == "rbcm":
+        fusion = RobustBayesianCommittee(f.rbcm_beta, cfg.logvar_max)
+    elif f.kind == "bce":
+        fusion = BestComponentExpert()
+    elif f.kind == "rce":
+        fusion = RandomComponentExpert()
+    elif f.kind == "set_attention":
+        fusion = SetAttention(embed_dim, cfg.latent_dim, f.heads, cfg.logvar_min, cfg.logvar_max)
+    else:
+        fusion = Pooling(embed_dim, cfg.latent_dim, f.kind, cfg.logvar_min, cfg.logvar_max)
+    if f.lcd_alpha > 0:
+        fusion = LatentComponentDropout(fusion, f.lcd_alpha)
+    return fusion
 
 
-__all__ = ["FUSIONS", "Fusion", "ProductOfExperts", "SetAttention", "make_fusion"]
+__all__ = [
+    "FUSIONS",
+    "BestComponentExpert",
+    "Fusion",
+    "LatentComponentDropout",
+    "MixtureOfExperts",
+    "MixtureOfProductsOfExperts",
+    "Pooling",
+    "ProductOfExperts",
+    "RandomComponentExpert",
+    "RobustBayesianCommittee",
+    "SetAttention",
+    "make_fusion",
+    "product_of_experts",
+]

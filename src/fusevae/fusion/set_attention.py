@@ -33,6 +33,8 @@ class SetAttention(Fusion):
     def forward(self, inputs: DiagGaussian | Tensor, mask: Tensor) -> DiagGaussian:
         if isinstance(inputs, DiagGaussian):
             raise TypeError("SetAttention reads modality embeddings, got Gaussian experts")
+        if mask.dim() != 2:
+            raise ValueError(f"set_attention takes a modality mask (N, M), got shape {tuple(mask.shape)}")
         n = inputs.shape[0]
         empty = ~mask.any(dim=1)  # (N,)
         # an all-masked row would give softmax over nothing (NaN): let it see one key,

@@ -50,7 +50,7 @@ def importance_log_likelihoods(
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     needed = sorted({n for names in targets.values() for n in names}, key=model.names.index)
-    q: DiagGaussian = model.fuse(model.encode(batch), subset_mask(model, proposal, batch.mask))
+    q = model.fuse(model.encode(batch), subset_mask(model, proposal, batch.mask))
     chunk = _chunk_size(model, needed, len(batch), memory_budget)
     partial: dict[str, list[Tensor]] = {t: [] for t in targets}
     for start in range(0, k, chunk):
@@ -113,9 +113,14 @@ def likelihood_table(
 
 @torch.no_grad()
 def joint_elbo(model: MultimodalVAE, batch: Batch) -> Tensor:
-    """The plain joint ELBO (beta = 1, unit weights, one sample) of every present modality: (B,)."""
+    """The plain joint ELBO (beta = 1, unit weights, one sample) of every present modality: (B,).
+
+    Closed-form KL for a Gaussian posterior, one-sample Monte Carlo KL for a mixture.
+    """
     q = model.fuse(model.encode(batch), batch.mask)
     z = q.rsample()
     lls = model.log_likelihoods(z, batch)
     rec = sum(ll * batch.mask[:, i] for i, ll in enumerate(lls.values()))
-    return rec - q.kl_standard_normal()
+    if isinstance(q, DiagGaussian):
+        return rec - q.kl_standard_normal()
+    return rec + standard_normal_log_prob(z) - q.log_prob(z)

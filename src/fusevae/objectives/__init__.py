@@ -1,31 +1,51 @@
-"""Training objectives: which subsets a step evaluates, what each reconstructs, which estimator."""
+"""Training schemes (which subsets a step evaluates, what each reconstructs) and estimators."""
 
 from __future__ import annotations
 
 from ..config import ObjectiveConfig
 from ..model import MultimodalVAE
-from .base import Objective, ObjectiveOutput
-from .estimators import ELBO, IWAE, Estimator, make_estimator
+from .base import SCHEME_OPTIONS, Objective, ObjectiveOutput
+from .cross import ECGObjective, RMDObjective
+from .estimators import ELBO, ESTIMATORS, IWAE, DReG, Estimator, make_estimator
+from .joint import JointObjective, LCDObjective
+from .mmvae import MMVAEObjective
 from .mvae import MVAEObjective
 from .smvae import SMVAEObjective
 
-OBJECTIVES: dict[str, type[Objective]] = {"mvae": MVAEObjective, "smvae": SMVAEObjective}
+OBJECTIVES: dict[str, type[Objective]] = {
+    "joint": JointObjective,
+    "mvae": MVAEObjective,
+    "ecg": ECGObjective,
+    "rmd": RMDObjective,
+    "lcd": LCDObjective,
+    "smvae": SMVAEObjective,
+    "mmvae": MMVAEObjective,
+}
 
 
 def make_objective(cfg: ObjectiveConfig, model: MultimodalVAE) -> Objective:
+    """The scheme cfg.kind with its estimator; an invalid combination with the model fails here, naming why."""
     if cfg.kind not in OBJECTIVES:
-        raise ValueError(f"unknown objective {cfg.kind!r}; expected one of {sorted(OBJECTIVES)}")
+        raise ValueError(f"unknown scheme {cfg.kind!r}; expected one of {sorted(OBJECTIVES)}")
     return OBJECTIVES[cfg.kind](cfg, model)
 
 
 __all__ = [
     "ELBO",
+    "ESTIMATORS",
     "IWAE",
     "OBJECTIVES",
+    "SCHEME_OPTIONS",
+    "DReG",
+    "ECGObjective",
     "Estimator",
+    "JointObjective",
+    "LCDObjective",
+    "MMVAEObjective",
     "MVAEObjective",
     "Objective",
     "ObjectiveOutput",
+    "RMDObjective",
     "SMVAEObjective",
     "make_estimator",
     "make_objective",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from torch import Tensor
 
 from ..config import ObjectiveConfig
 from ..data.batch import Batch
-from ..distributions import DiagGaussian
+from ..distributions import Posterior
 from ..model import Encoded, MultimodalVAE
 from .estimators import Estimator, make_estimator
 
@@ -25,13 +26,32 @@ class ObjectiveOutput:
 @dataclass
 class SubsetBound:
     bound: Tensor  # (S, B) bound per subset row (weighted by lambda and beta)
-    q: DiagGaussian  # q(z | x_S), batch shape (S, B)
+    q: Posterior  # q(z | x_S), batch shape (S, B)
 
 
 class Objective(ABC):
-    """Decides which subsets a step evaluates and what each reconstructs; returns a loss to minimise."""
+    """Decides which subsets a step evaluates and what each reconstructs; returns a loss to minimise.
+
+    `options` names the ObjectiveConfig fields only this scheme reads: setting any other
+    scheme's option to a non-default value is an error, not a silent no-op.
+    """
+
+    options: frozenset[str] = frozenset()
+    # fields every scheme reads
+    common = frozenset({"kind", "estimator", "k", "variant", "beta", "warmup_epochs", "weights"})
 
     def __init__(self, cfg: ObjectiveConfig, model: MultimodalVAE) -> None:
+        defaults = ObjectiveConfig()
+        for f in dataclasses.fields(cfg):
+            if f.name in self.common or f.name in self.options:
+                continue
+            if getattr(cfg, f.name) != getattr(defaults, f.name):
+                owners = sorted(k for k, o in SCHEME_OPTIONS.items() if f.name in o)
+                raise ValueError(
+                    f"objective.{f.name} is an option of the {' / '.join(owners)} scheme, not of {cfg.kind!r}; "
+                    f"leave it at {getattr(defaults, f.name)!r}"
+                )
+        self.check_estimator(cfg, model)
         unknown = sorted(set(cfg.weights) - set(model.names))
         if unknown:
             raise ValueError(f"objective.weights names unknown modality {unknown}; model has {list(model.names)}")
@@ -39,8 +59,30 @@ class Objective(ABC):
             raise ValueError("objective.beta and objective.warmup_epochs must be >= 0")
         self.cfg = cfg
         self.names = model.names
-        self.estimator: Estimator = make_estimator(cfg.estimator, cfg.k)
+        self.estimator: Estimator = make_estimator(cfg.estimator, cfg.k, cfg.variant)
         self.weights = torch.tensor([cfg.weights.get(n, 1.0) for n in model.names])
+
+    def posterior_is_mixture(self, model: MultimodalVAE) -> bool:
+        """Whether this scheme's posteriors are mixtures (MoE, MoPoE, or the stratified scheme)."""
+        return model.fusion.mixture
+
+    def mixture_components(self, model: MultimodalVAE) -> int:
+        """The most components a posterior of this scheme can have."""
+        m = len(model.names)
+        return 2**m - 1 if model.cfg.fusion.kind == "mopoe" else m
+
+    def check_estimator(self, cfg: ObjectiveConfig, model: MultimodalVAE) -> None:
+        if cfg.variant == "looser":
+            if not self.posterior_is_mixture(model):
+                raise ValueError(
+                    f"objective.variant='looser' averages per-component bounds of a mixture posterior; "
+                    f"fusion {model.cfg.fusion.kind!r} with scheme {cfg.kind!r} gives a single Gaussian"
+                )
+            if cfg.estimator != "elbo" and cfg.k < self.mixture_components(model):
+                raise ValueError(
+                    f"objective.variant='looser' needs a sample in every mixture component: "
+                    f"k={cfg.k} < {self.mixture_components(model)} components"
+                )
 
     def beta(self, epoch: float) -> float:
         """KL weight, annealed linearly from 0 to beta over warmup_epochs (MVAE, SMVAE eq. 2)."""
@@ -73,14 +115,14 @@ class Objective(ABC):
     def bound_given_posterior(
         self,
         model: MultimodalVAE,
-        q: DiagGaussian,
+        q: Posterior,
         batch: Batch,
         targets: Tensor,
         beta: float,
         decode_sets: Sequence[frozenset[str]] | None = None,
     ) -> SubsetBound:
         """The estimator's bound for posteriors q (batch shape (S, B)) reconstructing `targets`."""
-        z = q.rsample(self.estimator.k)  # (K, S, B, D)
+        z, comp = self.estimator.sample(q)  # (K, S, B, D), component per sample for a mixture
         w = self.weights.to(z.device)
         rec = z.new_zeros(z.shape[:-1])
         n_rows = z.shape[1]
@@ -98,4 +140,17 @@ class Objective(ABC):
                 idx = torch.tensor(rows, device=z.device)
                 lp = net.log_prob(net.decode(z.index_select(1, idx)), batch.data[name])
                 rec = rec.index_add(1, idx, lp * (w[m] * targets.index_select(0, idx)[..., m]))
-        return SubsetBound(self.estimator(rec, z, q, beta), q)
+        return SubsetBound(self.estimator(rec, z, comp, q, beta), q)
+
+
+# the scheme-specific ObjectiveConfig fields, by scheme (see Objective.options)
+SCHEME_OPTIONS: dict[str, frozenset[str]] = {
+    "mvae": frozenset({"random_subsets"}),
+    "smvae": frozenset({"include_full", "reconstruct", "permute", "l2"}),
+}
+
+
+def masked_loss(bound: Tensor, valid: Tensor, beta: float) -> ObjectiveOutput:
+    """Loss = - mean over the batch of the summed bounds of the valid subset rows (S, B)."""
+    total = (bound * valid).sum(0)
+    return ObjectiveOutput(-total.mean(), {"bound": total.mean().detach(), "beta": torch.tensor(beta)})

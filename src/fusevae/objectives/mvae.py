@@ -6,8 +6,8 @@ import torch
 
 from ..data.batch import Batch
 from ..model import MultimodalVAE
-from .base import Objective, ObjectiveOutput
-from .subsets import nonempty_subsets, random_subsets, singles
+from ..subsets import nonempty_subsets, random_subsets, singles
+from .base import Objective, ObjectiveOutput, masked_loss
 
 
 class MVAEObjective(Objective):
@@ -17,6 +17,8 @@ class MVAEObjective(Objective):
     train each expert to stand alone. Rows whose subset is empty (the modality is missing
     for that sample) are skipped.
     """
+
+    options = frozenset({"random_subsets"})
 
     def __call__(self, model: MultimodalVAE, batch: Batch, epoch: float) -> ObjectiveOutput:
         beta = self.beta(epoch)
@@ -31,6 +33,4 @@ class MVAEObjective(Objective):
         everything = frozenset(model.names)
         decode_sets = [everything] + [frozenset([n]) for n in model.names] + [everything] * self.cfg.random_subsets
         out = self.subset_bound(model, model.encode(batch), batch, inputs, inputs, beta, decode_sets)
-        bound = (out.bound * valid).sum(0)
-        loss = -bound.mean()
-        return ObjectiveOutput(loss, {"bound": bound.mean().detach(), "beta": torch.tensor(beta)})
+        return masked_loss(out.bound, valid, beta)

@@ -6,10 +6,10 @@ import torch
 
 from ..config import ObjectiveConfig
 from ..data.batch import Batch
-from ..distributions import DiagGaussian
+from ..distributions import DiagGaussian, Posterior
 from ..model import MultimodalVAE
+from ..subsets import nonempty_subsets, random_permutations, random_subsets
 from .base import Objective, ObjectiveOutput
-from .subsets import nonempty_subsets, random_permutations, random_subsets
 
 
 class SMVAEObjective(Objective):
@@ -20,6 +20,8 @@ class SMVAEObjective(Objective):
     written). `include_full` adds the full present set's ELBO every step. `l2` is the
     L2 regularisation of the posterior's mu toward 0 and sigma toward 1 (section 3).
     """
+
+    options = frozenset({"include_full", "reconstruct", "permute", "l2"})
 
     def __init__(self, cfg: ObjectiveConfig, model: MultimodalVAE) -> None:
         super().__init__(cfg, model)
@@ -50,7 +52,7 @@ class SMVAEObjective(Objective):
         loss = -bound.mean()
         logs = {"bound": bound.mean().detach(), "beta": torch.tensor(beta)}
         if self.cfg.l2 > 0:
-            reg = (out.q.mu**2 + (out.q.std - 1.0) ** 2).sum(-1).mean()
+            reg = _l2(out.q)
             loss = loss + self.cfg.l2 * reg
             logs["l2"] = reg.detach()
         return ObjectiveOutput(loss, logs)
@@ -63,3 +65,12 @@ def _permute(encoded: DiagGaussian | torch.Tensor, perm: torch.Tensor) -> DiagGa
     if isinstance(encoded, DiagGaussian):
         return DiagGaussian(g(encoded.mu), g(encoded.logvar))
     return g(encoded)
+
+
+def _l2(q: Posterior) -> torch.Tensor:
+    """Mean over rows of |mu|^2 + |sigma - 1|^2 (for a mixture: over its present components)."""
+    if isinstance(q, DiagGaussian):
+        return (q.mu**2 + (q.std - 1.0) ** 2).sum(-1).mean()
+    c = q.components
+    per = (c.mu**2 + (c.std - 1.0) ** 2).sum(-1)
+    return ((per * q.present).sum(-1) / q.counts).mean()

@@ -37,3 +37,8 @@ def random_subsets(mask: Tensor, table: Tensor, generator: torch.Generator | Non
 def random_permutations(b: int, m: int, device: torch.device) -> Tensor:
     """An independent random order of the M modalities for each of b rows: (b, M) indices."""
     return torch.rand(b, m, device=device).argsort(dim=1)
+
+
+def within(table: Tensor, mask: Tensor) -> Tensor:
+    """(T, B): whether subset t of `table` (T, M) lies within row b's present set `mask` (B, M)."""
+    return ~(table.unsqueeze(1) & ~mask.unsqueeze(0)).any(-1)
