@@ -97,3 +97,20 @@ def test_ddp_on_two_cpu_processes_shards_the_data_and_evaluates_once(tmp_path):
     rows = (run / "logs" / "metrics.csv").read_text().splitlines()
     # 1024 items / batch 128 = 8 batches, 4 per rank: the last logged step of epoch 0 is 3
     assert rows[-1].split(",")[1] == "3"
+
+
+def test_cli_rejects_an_invalid_composition_before_loading_data(capsys):
+    from fusevae.cli import main
+
+    assert main(["train", "--fusion", "set_attention", "--scheme", "lcd", "--data-dir", "/nonexistent"]) == 2
+    err = capsys.readouterr().err
+    assert "latent component dropout" in err and "embeddings" in err
+
+
+def test_cli_lists_presets_and_the_composition_axes(capsys):
+    from fusevae.cli import main
+
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    for name in ("mmvae", "mopoe", "bce+lcd", "rbcm+ecg", "--fusion", "dreg"):
+        assert name in out

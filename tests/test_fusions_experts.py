@@ -154,9 +154,7 @@ def test_mopoe_components_are_the_products_of_every_present_subset():
             if bool((subset & ~mask[n]).any()):
                 assert not q.present[n, t]
                 continue
-            ref = product_of_experts(
-                DiagGaussian(experts.mu[n], experts.logvar[n]), subset.unsqueeze(-1).expand(3, 4)
-            )
+            ref = product_of_experts(DiagGaussian(experts.mu[n], experts.logvar[n]), subset.unsqueeze(-1).expand(3, 4))
             assert q.present[n, t]
             assert torch.allclose(q.components.mu[n, t], ref.mu, atol=1e-6)
             assert torch.allclose(q.components.logvar[n, t], ref.logvar, atol=1e-6)
