@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 
 from fusevae.distributions import DiagGaussian, UniformMixture
@@ -133,3 +134,24 @@ def test_mixture_bounds_order_and_converge():
     tight = ELBO(200000, "tighter")(rec(z), z, comp, mix, 1.0)
     loose = ELBO(200000, "looser")(rec(z), z, comp, mix, 1.0)
     assert float(loose) <= float(tight) <= float(exact)
+
+
+@pytest.mark.parametrize("fusion", ["moe", "mopoe", "rbcm", "bce", "rce"])
+def test_every_fusion_as_proposal_estimates_the_same_likelihood_as_the_prior(fusion):
+    """log p(x) belongs to the decoders alone: any proposal, mixture or not, must agree with the prior's."""
+    from fusevae.config import FusionConfig, ModalityConfig, ModelConfig
+    from fusevae.data import make_batch
+    from fusevae.metrics.likelihood import importance_log_likelihoods
+    from fusevae.model import MultimodalVAE
+
+    torch.manual_seed(0)
+    mods = [
+        ModalityConfig(n, "vector", [2], likelihood="gaussian", encoder_hidden=[16], decoder_hidden=[16])
+        for n in ("a", "b")
+    ]
+    model = MultimodalVAE(ModelConfig(mods, latent_dim=2, fusion=FusionConfig(kind=fusion))).eval()
+    batch = make_batch({"a": torch.randn(4, 2), "b": torch.randn(4, 2)}, model.names)
+    targets = {"ab": ["a", "b"]}
+    prior = importance_log_likelihoods(model, batch, [], targets, k=200_000)["ab"]
+    fused = importance_log_likelihoods(model, batch, ["a", "b"], targets, k=20_000)["ab"]
+    assert torch.allclose(prior, fused, atol=0.02)
