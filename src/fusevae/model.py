@@ -12,6 +12,7 @@ from .data.batch import Batch, BatchError, make_batch
 from .distributions import DiagGaussian, Posterior, bounded_logvar
 from .fusion import make_fusion
 from .modalities import ModalityNets
+from .validation import check_batch, check_subset
 
 Encoded = DiagGaussian | Tensor
 
@@ -89,21 +90,23 @@ class MultimodalVAE(nn.Module):
 
     # -- user API ----------------------------------------------------------------------
     def as_batch(self, data: Mapping[str, Tensor] | Batch) -> Batch:
-        if isinstance(data, Batch):
-            return data
+        """A checked Batch on the model's device: shapes, dtypes, values and mask against the config."""
         device = next(self.parameters()).device
-        return make_batch({k: v.to(device) for k, v in data.items()}, self.names)
+        if isinstance(data, Batch):
+            batch = data.to(device)
+        else:
+            if not isinstance(data, Mapping):
+                raise BatchError(f"expected a mapping modality name -> tensor or a Batch, got {type(data).__name__}")
+            batch = make_batch({k: _tensor(k, v).to(device) for k, v in data.items()}, self.names)
+        check_batch(self.cfg, batch, "input")
+        return batch
 
     def posterior(self, data: Mapping[str, Tensor] | Batch, subset: Sequence[str] | None = None) -> Posterior:
         """q(z | x_S) for the given modalities (all present ones when subset is None)."""
         batch = self.as_batch(data)
         mask = batch.mask
+        check_subset(self.names, subset)
         if subset is not None:
-            unknown = sorted(set(subset) - set(self.names))
-            if unknown:
-                raise BatchError(f"unknown modality {unknown} in subset; this model has {list(self.names)}")
-            if not subset:
-                raise BatchError("empty subset: name at least one modality (the prior needs no posterior)")
             chosen = torch.tensor([n in subset for n in self.names], device=mask.device)
             mask = mask & chosen
         return self.fuse(self.encode(batch), mask)
@@ -127,6 +130,12 @@ class MultimodalVAE(nn.Module):
         device = next(self.parameters()).device
         z = torch.randn(n, self.latent_dim, device=device)
         return {name: self.nets[name].mean(p) for name, p in self.decode(z).items()}
+
+
+def _tensor(name: str, value: object) -> Tensor:
+    if not isinstance(value, Tensor):
+        raise BatchError(f"modality {name!r}: expected a torch.Tensor, got {type(value).__name__}")
+    return value
 
 
 def _widen(t: Tensor, s: int) -> Tensor:

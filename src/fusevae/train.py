@@ -18,6 +18,7 @@ from .data.batch import Batch
 from .metrics.likelihood import joint_elbo
 from .model import MultimodalVAE
 from .objectives import make_objective
+from .validation import check_dataset, diagnose_non_finite
 
 
 class ResumableCSVLogger(CSVLogger):
@@ -56,7 +57,8 @@ class LitMultimodalVAE(L.LightningModule):
             terms = {k: float(v) for k, v in out.logs.items()}
             raise FloatingPointError(
                 f"non-finite training loss at epoch {self.current_epoch}, step {self.global_step} "
-                f"(objective {self.cfg.objective.kind}, terms {terms}); the last checkpoint is kept"
+                f"(scheme {self.cfg.objective.kind}, terms {terms}): {diagnose_non_finite(self.model, batch)}; "
+                "the last checkpoint is kept"
             )
         n = len(batch)
         self.log("train/loss", out.loss, prog_bar=True, batch_size=n)
@@ -106,6 +108,8 @@ def fit(
     L.seed_everything(t.seed, workers=True, verbose=False)
     train_set = data.train.subset(t.limit_train) if t.limit_train else data.train
     val_set = data.valid.subset(t.limit_val) if t.limit_val else data.valid
+    check_dataset(cfg.model, train_set, "training set")
+    check_dataset(cfg.model, val_set, "validation set")
     module = LitMultimodalVAE(cfg)
     ckpt_dir = out / "checkpoints"
     last = ckpt_dir / "last.ckpt"
