@@ -81,22 +81,42 @@ def test_make_batch_errors_name_the_problem():
 
 
 def test_sampler_is_deterministic_per_epoch_and_shards_without_overlap():
+    def cat(sampler):
+        return torch.cat([idx for idx, _ in sampler])
+
     s = IndexBatchSampler(103, 10, shuffle=True, seed=5)
     s.set_epoch(2)
-    a = torch.cat(list(s))
+    a = cat(s)
     s.set_epoch(2)
-    assert torch.equal(a, torch.cat(list(s)))
+    assert torch.equal(a, cat(s))
     s.set_epoch(3)
-    assert not torch.equal(a, torch.cat(list(s)))
+    assert not torch.equal(a, cat(s))
     assert sorted(a.tolist()) == list(range(103))
     shards = []
     for rank in range(2):
         r = IndexBatchSampler(103, 10, shuffle=True, seed=5)
         r.set_epoch(2)
         r.set_shard(rank, 2)
-        shards.append(torch.cat(list(r)))
+        shards.append(cat(r))
         assert len(list(r)) == len(r) == 5
     assert not set(shards[0].tolist()) & set(shards[1].tolist())
+
+
+def test_sampler_resumes_mid_epoch_with_the_same_batches_and_draw_seeds():
+    full = IndexBatchSampler(95, 10, shuffle=True, seed=3)
+    full.set_epoch(4)
+    batches = list(full)
+    resumed = IndexBatchSampler(95, 10, shuffle=True, seed=3)
+    resumed.load_state_dict({"epoch": 4, "completed": 6, "n": 95, "batch_size": 10, "seed": 3, "world_size": 1})
+    resumed.set_epoch(4)
+    rest = list(resumed)
+    assert len(rest) == 4
+    for (a, sa), (b, sb) in zip(batches[6:], rest, strict=True):
+        assert torch.equal(a, b) and sa == sb
+    resumed.set_epoch(5)  # the resume point applies to its own epoch only, once
+    assert len(list(resumed)) == 10
+    with pytest.raises(ValueError, match="batch_size"):
+        resumed.load_state_dict({"epoch": 4, "completed": 6, "n": 95, "batch_size": 12, "seed": 3, "world_size": 1})
 
 
 def test_dynamic_binarisation_draws_fresh_binary_images(mnist):

@@ -90,6 +90,9 @@ class TrainConfig:
     strategy: str = "auto"  # "ddp" for several processes or GPUs
     precision: str = "32-true"
     threads: int = 0  # torch threads on CPU (0: leave PyTorch's default)
+    # mid-epoch checkpoints (last.ckpt): every N steps, else every M minutes; 0 and 0 = epoch ends only
+    checkpoint_every_steps: int = 0
+    checkpoint_every_minutes: float = 10.0
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,9 @@ class LitMultimodalVAE(L.LightningModule):
                 f"(scheme {self.cfg.objective.kind}, terms {terms}): {diagnose_non_finite(self.model, batch)}; "
                 "the last checkpoint is kept"
             )
+        sampler = getattr(self, "train_sampler", None)
+        if sampler is not None:
+            sampler.completed += 1  # before the checkpoint callbacks of this step run
         n = len(batch)
         self.log("train/loss", out.loss, prog_bar=True, batch_size=n)
         for k, v in out.logs.items():
@@ -71,6 +75,25 @@ class LitMultimodalVAE(L.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.model.parameters(), lr=self.cfg.train.lr)
+
+    # -- exact resume: the random-number state travels with the checkpoint ------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        rng = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.stack(torch.cuda.get_rng_state_all())
+        checkpoint["fusevae_rng"] = rng
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # applied when training starts, after Lightning's own set-up and sanity checks
+        self._pending_rng = checkpoint.get("fusevae_rng")
+
+    def on_train_start(self) -> None:
+        rng = getattr(self, "_pending_rng", None)
+        if rng:
+            torch.set_rng_state(rng["torch"].to(torch.uint8))
+            if "cuda" in rng and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(list(rng["cuda"].to(torch.uint8)))
+            self._pending_rng = None
 
     def setup(self, stage: str) -> None:
         # shard before Lightning measures the loader, so each rank counts only its own batches;
@@ -118,6 +141,19 @@ def fit(
             dirpath=ckpt_dir, filename="best", monitor="val/elbo", mode="max", save_top_k=1, save_last=True
         ),
     ]
+    if t.checkpoint_every_steps > 0 or t.checkpoint_every_minutes > 0:
+        # mid-epoch saves of last.ckpt, so a crash loses at most this interval
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=ckpt_dir,
+                save_top_k=0,
+                save_last=True,
+                every_n_train_steps=t.checkpoint_every_steps or None,
+                train_time_interval=None
+                if t.checkpoint_every_steps
+                else datetime.timedelta(minutes=t.checkpoint_every_minutes),
+            )
+        )
     if progress:
         callbacks.append(TQDMProgressBar(refresh_rate=20))
     trainer = L.Trainer(

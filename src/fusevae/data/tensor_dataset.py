@@ -51,7 +51,12 @@ class MultimodalTensorDataset(Dataset):
     def __len__(self) -> int:
         return self.n
 
-    def __getitem__(self, idx: Tensor | int | slice) -> Batch:
+    def __getitem__(self, idx: Tensor | int | slice | tuple[Tensor, int]) -> Batch:
+        """A Batch of the items `idx`; with (indices, seed), binarisation draws from that seed."""
+        generator = None
+        if isinstance(idx, tuple):
+            idx, seed = idx
+            generator = torch.Generator().manual_seed(seed)
         if isinstance(idx, int):
             idx = torch.tensor([idx])
         mask = self.mask[idx]
@@ -59,7 +64,7 @@ class MultimodalTensorDataset(Dataset):
         for i, k in enumerate(self.modalities):
             x = self.data[k][idx]
             if k in self.binarize:
-                x = torch.bernoulli(x)
+                x = torch.bernoulli(x, generator=generator)
             keep = mask[:, i].reshape(-1, *([1] * (x.dim() - 1)))
             out[k] = torch.where(keep, x, torch.zeros((), dtype=x.dtype))
         return Batch(out, mask, self.modalities, None if self.labels is None else self.labels[idx])
@@ -76,12 +81,15 @@ class MultimodalTensorDataset(Dataset):
         )
 
 
-class IndexBatchSampler(Sampler[Tensor]):
-    """Yields index tensors of one batch each; reshuffled per epoch from (seed, epoch).
+class IndexBatchSampler(Sampler[tuple[Tensor, int]]):
+    """Yields (indices, draw seed) for one batch at a time; reshuffled per epoch from (seed, epoch).
 
     Sharded across `world_size` ranks (each rank takes every world_size-th batch), so that
-    distributed runs need no DistributedSampler and resume is exact: the order of epoch e
-    depends only on the seed and e.
+    distributed runs need no DistributedSampler. The order of epoch e depends only on the
+    seed and e, and each batch carries its own seed for random draws in the data (dynamic
+    binarisation), so a run resumed mid-epoch sees exactly the batches it would have seen.
+    `completed` counts the batches trained on in this epoch (the training step advances it:
+    the loader itself runs ahead by the batches Lightning prefetches).
     """
 
     def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int = 0, drop_last: bool = False) -> None:
@@ -90,6 +98,8 @@ class IndexBatchSampler(Sampler[Tensor]):
         self.n, self.batch_size, self.shuffle, self.seed, self.drop_last = n, batch_size, shuffle, seed, drop_last
         self.epoch = 0
         self.rank, self.world_size = 0, 1
+        self.completed = 0
+        self._resume: tuple[int, int] | None = None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -114,14 +124,55 @@ class IndexBatchSampler(Sampler[Tensor]):
         if self.drop_last and batches and len(batches[-1]) < self.batch_size:
             batches.pop()
         per_rank = self._num_batches()
-        for i in range(per_rank):
-            yield batches[i * self.world_size + self.rank]
+        start = 0
+        if self._resume is not None and self._resume[0] == self.epoch:
+            start = self._resume[1]
+        self._resume = None
+        self.completed = start
+        for i in range(start, per_rank):
+            j = i * self.world_size + self.rank
+            yield batches[j], (self.seed * 1_000_003 + self.epoch) * 1_000_003 + j
+
+    def state_dict(self) -> dict[str, int]:
+        """Where training stands in the data order: epoch and batches completed on this rank."""
+        return {
+            "epoch": self.epoch,
+            "completed": self.completed,
+            "n": self.n,
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+            "world_size": self.world_size,
+        }
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Continue the epoch `state` was saved in from its next batch."""
+        for key in ("n", "batch_size", "seed", "world_size"):
+            if key in state and state[key] != getattr(self, key):
+                raise ValueError(
+                    f"the checkpoint's data order has {key}={state[key]}, this run has {getattr(self, key)}: "
+                    "resume with the same data, batch size, seed and number of processes"
+                )
+        self._resume = (int(state["epoch"]), int(state["completed"]))
 
 
-def batch_loader(dataset: MultimodalTensorDataset, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
+class BatchLoader(DataLoader):
+    """A DataLoader of whole Batches whose position in the data order is saved with checkpoints.
+
+    Lightning stores `state_dict()` in its loop state and calls `load_state_dict` before
+    iterating again, so a run resumed mid-epoch continues with the next unseen batch.
+    """
+
+    def state_dict(self) -> dict[str, int]:
+        return self.sampler.state_dict()  # type: ignore[union-attr]
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.sampler.load_state_dict(state)  # type: ignore[union-attr]
+
+
+def batch_loader(dataset: MultimodalTensorDataset, batch_size: int, shuffle: bool, seed: int = 0) -> BatchLoader:
     """A DataLoader that hands out whole Batches from an in-memory dataset."""
     sampler = IndexBatchSampler(len(dataset), batch_size, shuffle=shuffle, seed=seed, drop_last=False)
-    return DataLoader(dataset, sampler=sampler, batch_size=None, collate_fn=_identity)
+    return BatchLoader(dataset, sampler=sampler, batch_size=None, collate_fn=_identity)
 
 
 def _identity(b: Batch) -> Batch:
