@@ -237,3 +237,32 @@ def test_all_nonempty_subsets_enumerated_once():
     rows = {tuple(r.tolist()) for r in table}
     assert len(rows) == 15 == 2**4 - 1
     assert rows == {r for r in itertools.product([False, True], repeat=4) if any(r)}
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.sampled_from(["poe", "rbcm", "bce", "rce", "moe", "mopoe", "lcd-poe", "lcd-bce"]),
+    st.integers(1, 6),  # N
+    st.integers(1, 5),  # M
+    st.integers(1, 8),  # D
+    st.floats(-1e3, 1e3),
+    st.data(),
+)
+def test_any_shape_mask_and_values_give_a_finite_posterior_with_prior_rows(name, n, m, d, scale, data):
+    mask = torch.tensor(data.draw(st.lists(st.lists(st.booleans(), min_size=m, max_size=m), min_size=n, max_size=n)))
+    torch.manual_seed(data.draw(st.integers(0, 2**16)))
+    mu = torch.randn(n, m, d) * scale
+    logvar = torch.empty(n, m, d).uniform_(-12.0, 6.0)
+    inner = name.removeprefix("lcd-")
+    fusion = MixtureOfProductsOfExperts(m) if inner == "mopoe" else EXPERT_FUSIONS.get(inner, RandomComponentExpert)()
+    if name.startswith("lcd-"):
+        fusion = LatentComponentDropout(fusion, 0.5).train()
+    q = fusion(DiagGaussian(mu, logvar), mask)
+    z = q.rsample(3)
+    assert z.shape == (3, n, d) and torch.isfinite(z).all()
+    assert torch.isfinite(q.log_prob(z)).all() and torch.isfinite(q.mean).all()
+    empty = ~mask.any(1)
+    if bool(empty.any()):  # rows without evidence are exactly the prior
+        prior = DiagGaussian(torch.zeros(d), torch.zeros(d))
+        zz = torch.randn(5, n, d)
+        assert torch.allclose(q.log_prob(zz)[:, empty], prior.log_prob(zz[:, empty]), atol=1e-5)
