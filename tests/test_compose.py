@@ -144,7 +144,7 @@ def test_free_composition_and_preset_axes_replacement():
     specs = dataset_modalities("mnist")
     cfg = preset_config(None, specs, "mnist", "rbcm", "lcd", "iwae")
     assert (cfg.model.fusion.kind, cfg.objective.kind, cfg.objective.estimator) == ("rbcm", "lcd", "iwae")
-    assert cfg.model.fusion.lcd_alpha == 0.5 and cfg.objective.k == 10 and cfg.preset == "rbcm+lcd+iwae"
+    assert cfg.model.fusion.lcd_alpha == 0.1 and cfg.objective.k == 10 and cfg.preset == "rbcm+lcd+iwae"
     check_config(cfg)
     swapped = preset_config("mmvae", specs, "mnist", estimator="iwae")
     assert swapped.model.fusion.kind == "moe" and swapped.objective.estimator == "iwae"

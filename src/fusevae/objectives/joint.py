@@ -30,5 +30,5 @@ class LCDObjective(JointObjective):
         if model.cfg.fusion.lcd_alpha <= 0:
             raise ValueError(
                 "scheme 'lcd' trains through latent component dropout: set model.fusion.lcd_alpha in (0, 1] "
-                "(the presets use 0.5), or use scheme 'joint' for the plain joint ELBO"
+                "(the presets use 0.1), or use scheme 'joint' for the plain joint ELBO"
             )
