@@ -1,3 +1,5 @@
+import pickle
+
 import pytest
 import torch
 
@@ -30,3 +32,15 @@ def mnist():
     from fusevae.data import load_dataset
 
     return load_dataset("mnist")
+
+
+def pickle_checkpoint(folder):
+    """A checkpoint file whose pickle payload would create folder/pwned if it were ever unpickled."""
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(folder / "pwned"), "w"))
+
+    path = folder / "evil.ckpt"
+    path.write_bytes(pickle.dumps({"state_dict": Payload()}))
+    return path

@@ -1,7 +1,5 @@
 """Bad input at every boundary gets one error that names the problem (table-driven)."""
 
-import pickle
-
 import pytest
 import torch
 
@@ -15,7 +13,7 @@ from fusevae.model import MultimodalVAE
 from fusevae.objectives import make_objective
 from fusevae.objectives.estimators import IWAE
 
-from .conftest import small_config
+from .conftest import pickle_checkpoint, small_config
 
 
 @pytest.fixture(scope="module")
@@ -42,16 +40,6 @@ def _saved_run(tmp_path, model, edit=None):
         path = tmp_path / "config.json"
         path.write_text(edit(path.read_text()))
     return tmp_path
-
-
-def _pickle_file(tmp_path):
-    class Payload:
-        def __reduce__(self):
-            return (open, (str(tmp_path / "pwned"), "w"))
-
-    path = tmp_path / "evil.ckpt"
-    path.write_bytes(pickle.dumps({"state_dict": Payload()}))
-    return path
 
 
 # (case, call(model, tmp_path), error type, words that must appear in the message)
@@ -175,7 +163,7 @@ CASES = [
     ),
     # checkpoints
     ("missing checkpoint", lambda m, p: load_state(p / "nope.ckpt"), CheckpointError, ["nope.ckpt", "no such"]),
-    ("pickle checkpoint", lambda m, p: load_state(_pickle_file(p)), CheckpointError, ["never unpickles"]),
+    ("pickle checkpoint", lambda m, p: load_state(pickle_checkpoint(p)), CheckpointError, ["never unpickles"]),
     (
         "truncated checkpoint",
         lambda m, p: (p / "cut.ckpt").write_bytes(b"\x10\x00\x00") and load_state(p / "cut.ckpt"),

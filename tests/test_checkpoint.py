@@ -1,5 +1,3 @@
-import pickle
-
 import pytest
 import torch
 
@@ -7,7 +5,7 @@ from fusevae.checkpoint import CheckpointError, load_model, load_state, save_mod
 from fusevae.config import ExperimentConfig, ObjectiveConfig
 from fusevae.model import MultimodalVAE
 
-from .conftest import small_config
+from .conftest import pickle_checkpoint, small_config
 
 
 def _cfg(fusion="set_attention"):
@@ -54,12 +52,7 @@ def test_nested_training_state_round_trips(tmp_path):
 
 
 def test_a_pickle_checkpoint_is_refused_without_running_it(tmp_path):
-    class Payload:
-        def __reduce__(self):
-            return (open, (str(tmp_path / "pwned"), "w"))
-
-    path = tmp_path / "evil.ckpt"
-    path.write_bytes(pickle.dumps({"state_dict": Payload()}))
+    path = pickle_checkpoint(tmp_path)
     with pytest.raises(CheckpointError, match="never unpickles"):
         load_state(path)
     torch.save({"w": torch.zeros(2)}, tmp_path / "torch.ckpt")
