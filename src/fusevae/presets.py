@@ -11,6 +11,7 @@ import copy
 from collections.abc import Callable
 
 from .config import ExperimentConfig, FusionConfig, ModalityConfig, ModelConfig, ObjectiveConfig, TrainConfig
+from .fusion import mixture_components
 
 LCD_ALPHA = 0.1  # the paper states no rate; 0.1 beat 0.25 and 0.5 on every likelihood (bench/results/lcd_alpha.md)
 IWAE_K = 10  # default samples per row (per mixture component) when iwae or dreg is chosen
@@ -49,9 +50,8 @@ def compose(
     options; mmvae (and a mixture fusion under iwae/dreg) uses MMVAE's "looser" bound
     with 10 samples per component. iwae and dreg draw 10 samples per row.
     """
-    m = len(specs)
-    mixture = fusion in ("moe", "mopoe") or scheme == "mmvae"
-    components = (2**m - 1 if fusion == "mopoe" else m) if mixture else 1
+    components = len(specs) if scheme == "mmvae" else mixture_components(fusion, len(specs))
+    mixture = components > 1 or scheme == "mmvae"
     k = 1 if estimator == "elbo" else IWAE_K * components
     objective = ObjectiveConfig(
         kind=scheme,

@@ -24,12 +24,17 @@ def singles(mask: Tensor) -> Tensor:
     return eye.unsqueeze(1) & mask.unsqueeze(0)
 
 
+def within(table: Tensor, mask: Tensor) -> Tensor:
+    """(T, B): whether subset t of `table` (T, M) lies within row b's present set `mask` (B, M)."""
+    return ~(table.unsqueeze(1) & ~mask.unsqueeze(0)).any(-1)
+
+
 def random_subsets(mask: Tensor, table: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """For each row, a subset drawn uniformly among the non-empty subsets of its present set.
 
     mask (B, M) must have at least one present modality per row; table from nonempty_subsets.
     """
-    allowed = ~(table.unsqueeze(0) & ~mask.unsqueeze(1)).any(-1)  # (B, T): subset within present set
+    allowed = within(table, mask).T  # (B, T)
     choice = torch.multinomial(allowed.float(), 1, generator=generator).squeeze(1)
     return table[choice]
 
@@ -37,8 +42,3 @@ def random_subsets(mask: Tensor, table: Tensor, generator: torch.Generator | Non
 def random_permutations(b: int, m: int, device: torch.device) -> Tensor:
     """An independent random order of the M modalities for each of b rows: (b, M) indices."""
     return torch.rand(b, m, device=device).argsort(dim=1)
-
-
-def within(table: Tensor, mask: Tensor) -> Tensor:
-    """(T, B): whether subset t of `table` (T, M) lies within row b's present set `mask` (B, M)."""
-    return ~(table.unsqueeze(1) & ~mask.unsqueeze(0)).any(-1)

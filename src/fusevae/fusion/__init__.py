@@ -31,6 +31,11 @@ FUSIONS: dict[str, str] = {
 }
 
 
+def mixture_components(kind: str, m: int) -> int:
+    """Components of the mixture posterior a fusion forms over m modalities (1: not a mixture)."""
+    return {"moe": m, "mopoe": 2**m - 1}.get(kind, 1)
+
+
 def make_fusion(cfg: ModelConfig, embed_dim: int) -> Fusion:
     """The fusion named by cfg.fusion, wrapped in latent component dropout when lcd_alpha > 0."""
     f = cfg.fusion
@@ -78,5 +83,6 @@ __all__ = [
     "RobustBayesianCommittee",
     "SetAttention",
     "make_fusion",
+    "mixture_components",
     "product_of_experts",
 ]

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from ..distributions import DiagGaussian, Posterior, UniformMixture
-from ..subsets import nonempty_subsets
+from ..subsets import nonempty_subsets, within
 from .base import Fusion, component_mask, modality_mask, require_experts
 
 
@@ -141,5 +141,5 @@ class MixtureOfProductsOfExperts(Fusion):
         sub = m.unsqueeze(1) & table.view(1, *table.shape, 1)  # (N, T, M, D)
         wide = DiagGaussian(experts.mu.unsqueeze(1), experts.logvar.unsqueeze(1))
         comps = product_of_experts(wide, sub)  # (N, T, D)
-        present = ~(table.unsqueeze(0) & ~modality_mask(mask).unsqueeze(1)).any(-1)  # subset within S
+        present = within(table, modality_mask(mask)).T  # (N, T): subset within S
         return UniformMixture(comps, present)

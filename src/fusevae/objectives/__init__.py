@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..config import ObjectiveConfig
 from ..model import MultimodalVAE
-from .base import SCHEME_OPTIONS, Objective, ObjectiveOutput
+from .base import Objective, ObjectiveOutput
 from .cross import ECGObjective, RMDObjective
 from .estimators import ELBO, ESTIMATORS, IWAE, DReG, Estimator, make_estimator
 from .joint import JointObjective, LCDObjective
@@ -35,7 +35,6 @@ __all__ = [
     "ESTIMATORS",
     "IWAE",
     "OBJECTIVES",
-    "SCHEME_OPTIONS",
     "DReG",
     "ECGObjective",
     "Estimator",

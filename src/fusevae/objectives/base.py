@@ -13,6 +13,7 @@ from torch import Tensor
 from ..config import ObjectiveConfig
 from ..data.batch import Batch
 from ..distributions import Posterior
+from ..fusion import mixture_components
 from ..model import Encoded, MultimodalVAE
 from .estimators import Estimator, make_estimator
 
@@ -46,7 +47,9 @@ class Objective(ABC):
             if f.name in self.common or f.name in self.options:
                 continue
             if getattr(cfg, f.name) != getattr(defaults, f.name):
-                owners = sorted(k for k, o in SCHEME_OPTIONS.items() if f.name in o)
+                from . import OBJECTIVES  # the registry, complete once the package is imported
+
+                owners = sorted(k for k, c in OBJECTIVES.items() if f.name in c.options)
                 raise ValueError(
                     f"objective.{f.name} is an option of the {' / '.join(owners)} scheme, not of {cfg.kind!r}; "
                     f"leave it at {getattr(defaults, f.name)!r}"
@@ -68,8 +71,7 @@ class Objective(ABC):
 
     def mixture_components(self, model: MultimodalVAE) -> int:
         """The most components a posterior of this scheme can have."""
-        m = len(model.names)
-        return 2**m - 1 if model.cfg.fusion.kind == "mopoe" else m
+        return mixture_components(model.cfg.fusion.kind, len(model.names))
 
     def check_estimator(self, cfg: ObjectiveConfig, model: MultimodalVAE) -> None:
         if cfg.variant == "looser":
@@ -141,13 +143,6 @@ class Objective(ABC):
                 lp = net.log_prob(net.decode(z.index_select(1, idx)), batch.data[name])
                 rec = rec.index_add(1, idx, lp * (w[m] * targets.index_select(0, idx)[..., m]))
         return SubsetBound(self.estimator(rec, z, comp, q, beta), q)
-
-
-# the scheme-specific ObjectiveConfig fields, by scheme (see Objective.options)
-SCHEME_OPTIONS: dict[str, frozenset[str]] = {
-    "mvae": frozenset({"random_subsets"}),
-    "smvae": frozenset({"include_full", "reconstruct", "permute", "l2"}),
-}
 
 
 def masked_loss(bound: Tensor, valid: Tensor, beta: float) -> ObjectiveOutput:

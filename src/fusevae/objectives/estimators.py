@@ -94,10 +94,10 @@ class DReG(Estimator):
     name = "dreg"
 
     def __call__(self, rec: Tensor, z: Tensor, comp: Tensor | None, q: Posterior, beta: float) -> Tensor:
-        value = _bound(log_weights(rec.detach(), z.detach(), q.detach(), beta), comp, q, self.variant)
+        lw = log_weights(rec, z, q.detach(), beta)  # q's parameters fixed: no score-function term
+        value = _bound(lw.detach(), comp, q, self.variant)
         if not z.requires_grad:
             return value
-        lw = log_weights(rec, z, q.detach(), beta)  # q's parameters fixed: no score-function term
         with torch.no_grad():
             within, share = _normalised_weights(lw, comp, q, self.variant)
         z.register_hook(lambda g: g * within.unsqueeze(-1))
