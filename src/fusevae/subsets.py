@@ -34,7 +34,8 @@ def random_subsets(mask: Tensor, table: Tensor, generator: torch.Generator | Non
 
     mask (B, M) must have at least one present modality per row; table from nonempty_subsets.
     """
-    allowed = within(table, mask).T  # (B, T)
+    # contiguous: multinomial draws differently from a transposed view, and seeded runs must not change
+    allowed = within(table, mask).T.contiguous()  # (B, T)
     choice = torch.multinomial(allowed.float(), 1, generator=generator).squeeze(1)
     return table[choice]
 
