@@ -34,19 +34,26 @@ def _train(a: argparse.Namespace) -> None:
     speed = f"{stats['samples_per_second']:.0f} samples/s"
     print(f"trained {run.name} in {stats['train_seconds']:.0f} s ({speed}); run: {run}")
     if not a.no_eval:
-        _report(run, a.k, a.n_test, a.data_dir, not a.no_progress)
+        _report(run, a.k, a.n_test, a.data_dir, not a.no_progress, a.eval_precision)
 
 
-def _report(run: Path, k: int, n_test: int | None, data_dir: str | None, progress: bool) -> None:
-    table = api.evaluate(run, k=k, n_test=n_test, data_dir=data_dir, progress=progress)
+def _report(run: Path, k: int, n_test: int | None, data_dir: str | None, progress: bool, precision: str = "32") -> None:
+    table = api.evaluate(run, k=k, n_test=n_test, data_dir=data_dir, progress=progress, precision=precision)
     print()
     print(api.print_table({table["setup"]["preset"]: table}))
     print(f"(K = {k} importance samples on {table['setup']['n']} test items, nats; higher is better)")
     print(f"results: {run / 'results.md'}, {run / 'results.json'}; figures: {run / 'figures'}")
 
 
+EVAL_PRECISION: dict = {
+    "choices": ["32", "bf16", "16"],
+    "default": "32",
+    "help": "network precision of the likelihood evaluation (densities stay float32); default 32",
+}
+
+
 def _evaluate(a: argparse.Namespace) -> None:
-    _report(Path(a.run), a.k, a.n_test, a.data_dir, not a.no_progress)
+    _report(Path(a.run), a.k, a.n_test, a.data_dir, not a.no_progress, a.eval_precision)
 
 
 def _generate(a: argparse.Namespace) -> None:
@@ -96,12 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-eval", action="store_true", help="skip the evaluation after training")
     t.add_argument("--k", type=int, default=1000, help="importance samples for the evaluation")
     t.add_argument("--n-test", type=int, default=1000, help="test items evaluated (default 1000)")
+    t.add_argument("--eval-precision", **EVAL_PRECISION)
     t.set_defaults(func=_train)
 
     e = sub.add_parser("evaluate", help="importance-sampled log-likelihoods of a run (SMVAE Table 1)")
     e.add_argument("run")
     e.add_argument("--k", type=int, default=1000)
     e.add_argument("--n-test", type=int, default=None, help="test items (default: the whole test set)")
+    e.add_argument("--eval-precision", **EVAL_PRECISION)
     e.set_defaults(func=_evaluate)
 
     g = sub.add_parser("generate", help="write label->image samples and reconstructions of a run")

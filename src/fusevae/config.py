@@ -88,7 +88,8 @@ class TrainConfig:
     devices: int | str = 1  # a count, "auto", or device indices like "0,1"
     num_nodes: int = 1
     strategy: str = "auto"  # "ddp" for several processes or GPUs
-    precision: str = "32-true"
+    precision: str = "32-true"  # "bf16-mixed" / "16-mixed": networks in low precision, densities in float32
+    compile: bool = False  # torch.compile the objective (forward and backward of a step)
     threads: int = 0  # torch threads on CPU (0: leave PyTorch's default)
     # mid-epoch checkpoints (last.ckpt): every N steps, else every M minutes; 0 and 0 = epoch ends only
     checkpoint_every_steps: int = 0

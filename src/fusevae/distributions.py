@@ -10,6 +10,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 LOG_2PI = math.log(2.0 * math.pi)
+LOW_PRECISION = (torch.bfloat16, torch.float16)
+
+
+def full_precision(t: Tensor) -> Tensor:
+    """t in float32 when a bf16/fp16 autocast region produced it, else unchanged (float64 stays)."""
+    return t.float() if t.dtype in LOW_PRECISION else t
 
 
 def bounded_logvar(raw: Tensor, low: float, high: float) -> Tensor:
@@ -20,6 +26,7 @@ def bounded_logvar(raw: Tensor, low: float, high: float) -> Tensor:
     why an attention head cannot overflow exp(logvar) at lr 1e-3: the variance
     never leaves [e^low, e^high] and its gradient never becomes exactly zero.
     """
+    raw = full_precision(raw)
     upper = high - F.softplus(high - raw)
     return low + F.softplus(upper - low)
 
@@ -30,6 +37,11 @@ class DiagGaussian:
 
     mu: Tensor
     logvar: Tensor
+
+    def __post_init__(self) -> None:
+        # networks may run in bf16/fp16 under autocast; densities, KLs and fusion stay in float32
+        self.mu = full_precision(self.mu)
+        self.logvar = full_precision(self.logvar)
 
     @property
     def std(self) -> Tensor:

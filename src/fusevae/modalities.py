@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from .config import ModalityConfig
+from .distributions import full_precision
 from .likelihoods import Likelihood, make_likelihood
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"swish": nn.SiLU, "relu": nn.ReLU, "elu": nn.ELU, "tanh": nn.Tanh}
@@ -65,8 +66,12 @@ class ModalityNets(nn.Module):
         return self.encoder(x)
 
     def decode(self, z: Tensor) -> Tensor:
-        """Decoder output with z's leading shape kept: (*lead, *param_shape)."""
-        out = self.decoder(z)
+        """Decoder output with z's leading shape kept: (*lead, *param_shape), in float32.
+
+        Under bf16/fp16 autocast the layers run in low precision; the likelihood parameters
+        are returned in float32 so log-densities are summed in full precision.
+        """
+        out = full_precision(self.decoder(z))
         return out.reshape(*z.shape[:-1], *self.param_shape)
 
     def log_prob(self, params: Tensor, x: Tensor) -> Tensor:

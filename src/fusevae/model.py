@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from .config import ModelConfig
 from .data.batch import Batch, BatchError, make_batch
-from .distributions import DiagGaussian, Posterior, bounded_logvar
+from .distributions import DiagGaussian, Posterior, bounded_logvar, full_precision
 from .fusion import make_fusion
 from .modalities import ModalityNets
 from .validation import check_batch, check_subset
@@ -57,11 +57,11 @@ class MultimodalVAE(nn.Module):
         mus, logvars = [], []
         for n, e in zip(self.names, embeddings, strict=True):
             if e is None:
-                zeros = ref.new_zeros(ref.shape[0], self.latent_dim)
+                zeros = full_precision(ref.new_zeros(ref.shape[0], self.latent_dim))
                 mus.append(zeros)
                 logvars.append(zeros)
                 continue
-            mu, raw = self.expert_heads[n](e).chunk(2, dim=-1)
+            mu, raw = full_precision(self.expert_heads[n](e)).chunk(2, dim=-1)
             mus.append(mu)
             logvars.append(bounded_logvar(raw, self.cfg.logvar_min, self.cfg.logvar_max))
         return DiagGaussian(torch.stack(mus, 1), torch.stack(logvars, 1))

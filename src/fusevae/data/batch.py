@@ -30,6 +30,8 @@ class Batch:
         return int(self.mask.shape[0])
 
     def to(self, device: torch.device | str) -> Batch:
+        if self.mask.device == torch.device(device):
+            return self
         return Batch(
             {k: v.to(device) for k, v in self.data.items()},
             self.mask.to(device),

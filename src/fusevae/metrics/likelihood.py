@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping, Sequence
 
@@ -15,6 +16,21 @@ from ..distributions import DiagGaussian, standard_normal_log_prob
 from ..model import MultimodalVAE
 
 DEFAULT_MEMORY_BUDGET = 64 * 2**20  # bytes of decoder activations per chunk
+PRECISIONS = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
+
+
+def network_precision(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """Autocast for the networks at `precision` ("32", "bf16", "16"); densities stay in float32.
+
+    Low precision runs the encoders and decoders' matrix multiplies in bf16/fp16, about twice
+    as fast on CPUs with native bf16; the log-weights and their log-sum-exp stay in float32.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+    dtype = PRECISIONS[precision]
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
 
 
 def subset_mask(model: MultimodalVAE, names: Sequence[str], like: Tensor) -> Tensor:
@@ -40,15 +56,29 @@ def importance_log_likelihoods(
     targets: Mapping[str, Sequence[str]],
     k: int = 1000,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    precision: str = "32",
 ) -> dict[str, Tensor]:
     """log (1/K) sum_k p(z_k) prod_{m in T} p(x_m | z_k) / q(z_k | x_P), z_k ~ q(z | x_P).
 
     One set of K samples from the proposal q(z | x_P) serves every target set T; an empty
     proposal means the prior. Samples are drawn in chunks sized to `memory_budget` and
-    combined with a running log-sum-exp, so memory does not grow with K.
+    combined with a running log-sum-exp, so memory does not grow with K. `precision`
+    "bf16" / "16" runs the networks under autocast (see `network_precision`).
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
+    with network_precision(precision, batch.mask.device):
+        return _importance_log_likelihoods(model, batch, proposal, targets, k, memory_budget)
+
+
+def _importance_log_likelihoods(
+    model: MultimodalVAE,
+    batch: Batch,
+    proposal: Sequence[str],
+    targets: Mapping[str, Sequence[str]],
+    k: int,
+    memory_budget: int,
+) -> dict[str, Tensor]:
     needed = sorted({n for names in targets.values() for n in names}, key=model.names.index)
     q = model.fuse(model.encode(batch), subset_mask(model, proposal, batch.mask))
     chunk = _chunk_size(model, needed, len(batch), memory_budget)
@@ -75,6 +105,7 @@ def likelihood_table(
     batch_size: int = 250,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     progress: bool = True,
+    precision: str = "32",
 ) -> dict[str, dict[str, float]]:
     """SMVAE Table 1 for one model: log p(x,y), log p(x), log p(x|y) under q(z|x,y) and q(z|x).
 
@@ -91,10 +122,12 @@ def likelihood_table(
     bar = tqdm(starts, desc=f"log-likelihoods K={k}", disable=not progress, leave=False)
     for s in bar:
         batch = dataset[torch.arange(s, min(s + batch_size, total))].to(device)
-        log_py = importance_log_likelihoods(model, batch, [], {"y": [y]}, k, memory_budget)["y"]
+        log_py = importance_log_likelihoods(model, batch, [], {"y": [y]}, k, memory_budget, precision)["y"]
         per_item.setdefault("log p(y)", []).append(log_py)
         for label, proposal in (("q(z|x,y)", [x, y]), ("q(z|x)", [x])):
-            r = importance_log_likelihoods(model, batch, proposal, {"xy": [x, y], "x": [x]}, k, memory_budget)
+            r = importance_log_likelihoods(
+                model, batch, proposal, {"xy": [x, y], "x": [x]}, k, memory_budget, precision
+            )
             per_item.setdefault(f"{label}/log p(x,y)", []).append(r["xy"])
             per_item.setdefault(f"{label}/log p(x)", []).append(r["x"])
             per_item.setdefault(f"{label}/log p(x|y)", []).append(r["xy"] - log_py)
@@ -107,7 +140,7 @@ def likelihood_table(
             sums[label][metric] = float(values.mean())
             sums[label][metric + " se"] = float(values.std() / math.sqrt(len(values)))
     sums["log p(y)"] = {"mean": float(torch.cat(per_item["log p(y)"]).mean())}
-    sums["setup"] = {"k": k, "n": total}
+    sums["setup"] = {"k": k, "n": total, "precision": precision}
     return sums
 
 

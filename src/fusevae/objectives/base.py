@@ -86,14 +86,20 @@ class Objective(ABC):
                     f"k={cfg.k} < {self.mixture_components(model)} components"
                 )
 
-    def beta(self, epoch: float) -> float:
-        """KL weight, annealed linearly from 0 to beta over warmup_epochs (MVAE, SMVAE eq. 2)."""
+    def beta(self, epoch: float | Tensor) -> float | Tensor:
+        """KL weight, annealed linearly from 0 to beta over warmup_epochs (MVAE, SMVAE eq. 2).
+
+        `epoch` may be a 0-d tensor, as a compiled step passes it, so that a changing value
+        does not recompile the step.
+        """
         if self.cfg.warmup_epochs <= 0:
             return self.cfg.beta
+        if isinstance(epoch, Tensor):
+            return self.cfg.beta * (epoch / self.cfg.warmup_epochs).clamp(max=1.0)
         return self.cfg.beta * min(1.0, epoch / self.cfg.warmup_epochs)
 
     @abstractmethod
-    def __call__(self, model: MultimodalVAE, batch: Batch, epoch: float) -> ObjectiveOutput:
+    def __call__(self, model: MultimodalVAE, batch: Batch, epoch: float | Tensor) -> ObjectiveOutput:
         """The loss of one batch at training progress `epoch` (fractional, for warm-up)."""
 
     def subset_bound(
@@ -103,7 +109,7 @@ class Objective(ABC):
         batch: Batch,
         inputs: Tensor,
         targets: Tensor,
-        beta: float,
+        beta: float | Tensor,
         decode_sets: Sequence[frozenset[str]] | None = None,
     ) -> SubsetBound:
         """Bound of log p(x_T | ...) for each row's input subset S and target set T, masks (S, B, M).
@@ -120,7 +126,7 @@ class Objective(ABC):
         q: Posterior,
         batch: Batch,
         targets: Tensor,
-        beta: float,
+        beta: float | Tensor,
         decode_sets: Sequence[frozenset[str]] | None = None,
     ) -> SubsetBound:
         """The estimator's bound for posteriors q (batch shape (S, B)) reconstructing `targets`."""
@@ -145,7 +151,7 @@ class Objective(ABC):
         return SubsetBound(self.estimator(rec, z, comp, q, beta), q)
 
 
-def masked_loss(bound: Tensor, valid: Tensor, beta: float) -> ObjectiveOutput:
+def masked_loss(bound: Tensor, valid: Tensor, beta: float | Tensor) -> ObjectiveOutput:
     """Loss = - mean over the batch of the summed bounds of the valid subset rows (S, B)."""
     total = (bound * valid).sum(0)
-    return ObjectiveOutput(-total.mean(), {"bound": total.mean().detach(), "beta": torch.tensor(beta)})
+    return ObjectiveOutput(-total.mean(), {"bound": total.mean().detach(), "beta": torch.as_tensor(beta)})

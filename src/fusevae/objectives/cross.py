@@ -25,7 +25,7 @@ class CrossGeneration(Objective):
     def subsets(self, mask: Tensor, table: Tensor) -> tuple[Tensor, Tensor]:
         """Input masks (S, B, M) and which rows count (S, B), for presence mask (B, M)."""
 
-    def __call__(self, model: MultimodalVAE, batch: Batch, epoch: float) -> ObjectiveOutput:
+    def __call__(self, model: MultimodalVAE, batch: Batch, epoch: float | Tensor) -> ObjectiveOutput:
         beta = self.beta(epoch)
         mask = batch.mask
         inputs, valid = self.subsets(mask, self.table.to(mask.device))

@@ -41,11 +41,11 @@ class Estimator(ABC):
         return q.rsample(self.k), None
 
     @abstractmethod
-    def __call__(self, rec: Tensor, z: Tensor, comp: Tensor | None, q: Posterior, beta: float) -> Tensor:
+    def __call__(self, rec: Tensor, z: Tensor, comp: Tensor | None, q: Posterior, beta: float | Tensor) -> Tensor:
         """rec (K, *batch): sum of weighted log p(x_m | z_k) over targets -> bound (*batch)."""
 
 
-def log_weights(rec: Tensor, z: Tensor, q: Posterior, beta: float) -> Tensor:
+def log_weights(rec: Tensor, z: Tensor, q: Posterior, beta: float | Tensor) -> Tensor:
     """log w_k = log p(x|z_k) + beta (log p(z_k) - log q(z_k)); beta = 1 gives the importance weight."""
     return rec + beta * (standard_normal_log_prob(z) - q.log_prob(z))
 
@@ -62,7 +62,7 @@ class ELBO(Estimator):
 
     name = "elbo"
 
-    def __call__(self, rec: Tensor, z: Tensor, comp: Tensor | None, q: Posterior, beta: float) -> Tensor:
+    def __call__(self, rec: Tensor, z: Tensor, comp: Tensor | None, q: Posterior, beta: float | Tensor) -> Tensor:
         if isinstance(q, DiagGaussian):
             return rec.mean(0) - beta * q.kl_standard_normal()
         if self.variant == "looser" and comp is not None:
@@ -77,7 +77,7 @@ class IWAE(Estimator):
 
     name = "iwae"
 
-    def __call__(self, rec: Tensor, z: Tensor, comp: Tensor | None, q: Posterior, beta: float) -> Tensor:
+    def __call__(self, rec: Tensor, z: Tensor, comp: Tensor | None, q: Posterior, beta: float | Tensor) -> Tensor:
         return _bound(log_weights(rec, z, q, beta), comp, q, self.variant)
 
 
@@ -93,7 +93,7 @@ class DReG(Estimator):
 
     name = "dreg"
 
-    def __call__(self, rec: Tensor, z: Tensor, comp: Tensor | None, q: Posterior, beta: float) -> Tensor:
+    def __call__(self, rec: Tensor, z: Tensor, comp: Tensor | None, q: Posterior, beta: float | Tensor) -> Tensor:
         lw = log_weights(rec, z, q.detach(), beta)  # q's parameters fixed: no score-function term
         value = _bound(lw.detach(), comp, q, self.variant)
         if not z.requires_grad:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from torch import Tensor
+
 from ..config import ObjectiveConfig
 from ..data.batch import Batch
 from ..model import MultimodalVAE
@@ -11,7 +13,7 @@ from .base import Objective, ObjectiveOutput, masked_loss
 class JointObjective(Objective):
     """L(x_[1:M]) of sensor-fusion eq. 4: q(z | all present modalities) reconstructs all of them."""
 
-    def __call__(self, model: MultimodalVAE, batch: Batch, epoch: float) -> ObjectiveOutput:
+    def __call__(self, model: MultimodalVAE, batch: Batch, epoch: float | Tensor) -> ObjectiveOutput:
         beta = self.beta(epoch)
         inputs = batch.mask.unsqueeze(0)  # (1, B, M)
         out = self.subset_bound(model, model.encode(batch), batch, inputs, inputs, beta)

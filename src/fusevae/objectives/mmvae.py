@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from torch import Tensor
+
 from ..data.batch import Batch
 from ..distributions import DiagGaussian, UniformMixture
 from ..model import MultimodalVAE
@@ -25,7 +27,7 @@ class MMVAEObjective(Objective):
     def mixture_components(self, model: MultimodalVAE) -> int:
         return len(model.names)
 
-    def __call__(self, model: MultimodalVAE, batch: Batch, epoch: float) -> ObjectiveOutput:
+    def __call__(self, model: MultimodalVAE, batch: Batch, epoch: float | Tensor) -> ObjectiveOutput:
         beta = self.beta(epoch)
         mask = batch.mask
         unimodal = model.fuse(model.encode(batch), singles(mask))  # batch shape (M, B)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from torch import Tensor
 
 from ..data.batch import Batch
 from ..model import MultimodalVAE
@@ -20,7 +21,7 @@ class MVAEObjective(Objective):
 
     options = frozenset({"random_subsets"})
 
-    def __call__(self, model: MultimodalVAE, batch: Batch, epoch: float) -> ObjectiveOutput:
+    def __call__(self, model: MultimodalVAE, batch: Batch, epoch: float | Tensor) -> ObjectiveOutput:
         beta = self.beta(epoch)
         mask = batch.mask
         parts = [mask.unsqueeze(0), singles(mask)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from torch import Tensor
 
 from ..config import ObjectiveConfig
 from ..data.batch import Batch
@@ -29,7 +30,7 @@ class SMVAEObjective(Objective):
             raise ValueError(f"objective.reconstruct must be 'present' or 'subset', got {cfg.reconstruct!r}")
         self.table = nonempty_subsets(len(model.names))
 
-    def __call__(self, model: MultimodalVAE, batch: Batch, epoch: float) -> ObjectiveOutput:
+    def __call__(self, model: MultimodalVAE, batch: Batch, epoch: float | Tensor) -> ObjectiveOutput:
         beta = self.beta(epoch)
         mask = batch.mask
         encoded = model.encode(batch)
@@ -50,7 +51,7 @@ class SMVAEObjective(Objective):
         out = self.bound_given_posterior(model, q, batch, targets, beta)
         bound = out.bound.sum(0)
         loss = -bound.mean()
-        logs = {"bound": bound.mean().detach(), "beta": torch.tensor(beta)}
+        logs = {"bound": bound.mean().detach(), "beta": torch.as_tensor(beta)}
         if self.cfg.l2 > 0:
             reg = _l2(out.q)
             loss = loss + self.cfg.l2 * reg
