@@ -50,6 +50,34 @@ def test_idx_and_npz_files_read_like_the_pickle(tmp_path, mnist):
         assert torch.allclose(loaded.test.images, mnist.test.data["image"], atol=1 / 255)
 
 
+def test_pickle_is_read_through_a_plain_copy_that_is_renewed_when_stale_or_damaged(tmp_path, mnist):
+    import os
+    import shutil
+
+    from fusevae.data.mnist import CACHE, PICKLE, data_root
+
+    pkl = tmp_path / PICKLE
+    shutil.copy(data_root() / PICKLE, pkl)
+    cache = tmp_path / CACHE
+    first = load_mnist(tmp_path)
+    assert cache.exists()
+    with np.load(cache, allow_pickle=False) as z:
+        assert z["x_train"].dtype == np.float32 and z["x_train"].shape == (50000, 784)
+    again = load_mnist(tmp_path)
+    for a, b in ((first.train, again.train), (first.test, mnist.test)):
+        assert torch.equal(a.images, b.images if hasattr(b, "images") else b.data["image"])
+    # a copy older than the pickle, or an unreadable one, is rewritten from the pickle
+    old = pkl.stat().st_mtime - 10
+    os.utime(cache, (old, old))
+    assert torch.equal(load_mnist(tmp_path).valid.images, first.valid.images)
+    assert cache.stat().st_mtime > old
+    for damage in (b"not a zip file", cache.read_bytes()[:5000]):  # garbage, then a truncated copy
+        cache.write_bytes(damage)
+        os.utime(cache, (old + 20, old + 20))
+        assert torch.equal(load_mnist(tmp_path).test.labels, first.test.labels)
+        assert cache.stat().st_size > 1000
+
+
 def test_missing_mnist_names_the_fetch_command(tmp_path):
     with pytest.raises(FileNotFoundError, match="fusevae data fetch mnist"):
         load_mnist(tmp_path)
