@@ -93,7 +93,8 @@ class UniformMixture:
 
     def __post_init__(self) -> None:
         empty = ~self.present.any(-1, keepdim=True)
-        if bool(empty.any()):
+        # on the CPU reading `any` is free and skips the work; on an accelerator it would stall the device
+        if self.present.device.type != "cpu" or bool(empty.any()):
             # no evidence: the first component becomes the prior and the only one present
             first = torch.zeros_like(self.present)
             first[..., 0] = True
@@ -153,8 +154,11 @@ class UniformMixture:
         return UniformMixture(self.components.reshape_batch(*shape, c), self.present.reshape(*shape, c))
 
     def single(self) -> DiagGaussian:
-        """The one present component of each row (rows with one component, e.g. MoE of one modality)."""
-        if bool((self.counts > 1).any()):
+        """The one present component of each row (rows with one component, e.g. MoE of one modality).
+
+        The check that no row mixes several components reads the device, so it runs on the CPU only.
+        """
+        if self.present.device.type == "cpu" and bool((self.counts > 1).any()):
             raise ValueError("single(): some rows mix several components")
         idx = self.present.to(torch.int8).argmax(-1)  # (*batch,)
         g = idx.unsqueeze(-1).unsqueeze(-1).expand(*idx.shape, 1, self.components.mu.shape[-1])

@@ -65,6 +65,14 @@ class Objective(ABC):
         self.estimator: Estimator = make_estimator(cfg.estimator, cfg.k, cfg.variant)
         self.weights = torch.tensor([cfg.weights.get(n, 1.0) for n in model.names])
 
+    def _rows_index(self, rows: list[int], device: torch.device) -> Tensor:
+        """The row indices as a tensor on `device`, built once: no host-to-device copy per step."""
+        cache: dict[tuple, Tensor] = self.__dict__.setdefault("_index_cache", {})
+        key = (tuple(rows), device)
+        if key not in cache:
+            cache[key] = torch.tensor(rows, device=device)
+        return cache[key]
+
     def posterior_is_mixture(self, model: MultimodalVAE) -> bool:
         """Whether this scheme's posteriors are mixtures (MoE, MoPoE, or the stratified scheme)."""
         return model.fusion.mixture
@@ -145,7 +153,7 @@ class Objective(ABC):
                 lp = net.log_prob(net.decode(z), batch.data[name])  # (K, S, B)
                 rec = rec + lp * (w[m] * targets[..., m])
             else:
-                idx = torch.tensor(rows, device=z.device)
+                idx = self._rows_index(rows, z.device)
                 lp = net.log_prob(net.decode(z.index_select(1, idx)), batch.data[name])
                 rec = rec.index_add(1, idx, lp * (w[m] * targets.index_select(0, idx)[..., m]))
         return SubsetBound(self.estimator(rec, z, comp, q, beta), q)
