@@ -98,3 +98,19 @@ def test_compiled_step_compiles_once_across_epochs():
 def test_batch_on_its_own_device_is_not_copied():
     batch = _batch(4)
     assert batch.to("cpu") is batch
+
+
+def test_label_encoder_lookup_equals_encoding_every_row_with_gradients():
+    from fusevae.modalities import ModalityNets
+
+    cfg = small_config().modalities[1]
+    nets = ModalityNets(cfg, 8, "relu")
+    y = torch.randint(0, 10, (64,))
+    looked_up = nets.encode(y)  # 64 > 10 classes: the class table path
+    direct = nets.encoder(y)
+    assert torch.allclose(looked_up, direct, atol=1e-6)
+    w = torch.randn_like(direct)
+    g1 = torch.autograd.grad((looked_up * w).sum(), list(nets.encoder.parameters()))
+    g2 = torch.autograd.grad((direct * w).sum(), list(nets.encoder.parameters()))
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(g1, g2, strict=True))
+    assert torch.equal(nets.encode(y[:3]), nets.encoder(y[:3]))  # fewer items than classes: direct
