@@ -15,6 +15,7 @@ from torch import Tensor
 
 from .config import ModalityConfig, ModelConfig
 from .data.batch import Batch, BatchError
+from .tensor_checks import non_finite_counts, value_range
 
 # likelihoods whose data must lie in [0, 1]
 UNIT_INTERVAL = ("bernoulli",)
@@ -31,34 +32,32 @@ def check_modality(cfg: ModalityConfig, x: Tensor, present: Tensor | None = None
             if event
             else f"{where}: modality {name!r} expects one value per item (a tensor (N,)), got shape {tuple(x.shape)}"
         )
-    values = x if present is None else x[present]
     if cfg.kind == "label":
         if x.is_floating_point() or x.dtype == torch.bool or x.is_complex():
             raise BatchError(
                 f"{where}: modality {name!r} holds class indices and needs an integer tensor, got {x.dtype}"
             )
-        if values.numel() and (int(values.min()) < 0 or int(values.max()) >= cfg.num_classes):
+        span = value_range(x, present)
+        if span is not None and (span[0] < 0 or span[1] >= cfg.num_classes):
             raise BatchError(
-                f"{where}: modality {name!r} has class indices in [{int(values.min())}, {int(values.max())}];"
+                f"{where}: modality {name!r} has class indices in [{int(span[0])}, {int(span[1])}];"
                 f" expected 0 .. {cfg.num_classes - 1}"
             )
         return
     if not x.is_floating_point():
         raise BatchError(f"{where}: modality {name!r} needs a floating-point tensor, got {x.dtype}")
-    bad = ~torch.isfinite(values)
-    if bool(bad.any()):
-        n_nan = int(torch.isnan(values).sum())
+    bad, n_nan = non_finite_counts(x, present)
+    if bad:
         raise BatchError(
-            f"{where}: modality {name!r} holds {int(bad.sum())} non-finite values ({n_nan} NaN, "
-            f"{int(bad.sum()) - n_nan} inf) in present items; mask those items out or clean the data"
+            f"{where}: modality {name!r} holds {bad} non-finite values ({n_nan} NaN, "
+            f"{bad - n_nan} inf) in present items; mask those items out or clean the data"
         )
-    if cfg.likelihood in UNIT_INTERVAL and values.numel():
-        lo, hi = float(values.min()), float(values.max())
-        if lo < 0.0 or hi > 1.0:
-            raise BatchError(
-                f"{where}: modality {name!r} uses a {cfg.likelihood} likelihood and needs values in [0, 1],"
-                f" got [{lo:.3g}, {hi:.3g}]"
-            )
+    span = value_range(x, present) if cfg.likelihood in UNIT_INTERVAL else None
+    if span is not None and (span[0] < 0.0 or span[1] > 1.0):
+        raise BatchError(
+            f"{where}: modality {name!r} uses a {cfg.likelihood} likelihood and needs values in [0, 1],"
+            f" got [{span[0]:.3g}, {span[1]:.3g}]"
+        )
 
 
 def check_batch(cfg: ModelConfig, batch: Batch, where: str = "batch") -> None:

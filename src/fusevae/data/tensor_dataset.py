@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ..tensor_checks import all_finite
 from .batch import Batch, BatchError
 
 
@@ -35,7 +36,7 @@ class MultimodalTensorDataset(Dataset):
             raise BatchError(f"modalities disagree on the number of items: {n}")
         self.n = next(iter(n.values()))
         for k, v in data.items():
-            if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            if not all_finite(v):
                 raise BatchError(f"modality {k!r} holds NaN or inf values")
         self.data = data
         self.mask = torch.ones(self.n, len(self.modalities), dtype=torch.bool) if mask is None else mask

@@ -1,0 +1,154 @@
+"""The peer library MultiVae 1.0.3 on issue 7's architecture, measured on this machine beside bench/perf.py.
+
+    python -m venv --system-site-packages /tmp/mv && . /tmp/mv/bin/activate
+    pip install --no-deps multivae==1.0.3 pythae==0.1.2 && pip install scikit-learn pandas nltk imageio cloudpickle
+    python bench/multivae_reference.py --models mvae mopoe mmvae jmvae [--limit-train 25600] [--eval-points 100]
+
+Not a fusevae dependency and not part of the test suite. MultiVae imports torchvision at module
+level (for data sets and image grids that are not used here) and there is no CPU build of
+torchvision on this machine, so an inert stand-in module is registered before importing it.
+Encoders 784-512-512 and 10-512-512 to a 64-d latent, decoders 64-512-512-out, ReLU, batch 128,
+Adam 1e-3, 2 threads, one epoch of the real MNIST training set (binarised: MultiVae's Bernoulli
+validates its support) through MultiVae's BaseTrainer, then `compute_joint_nll(K=1000)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+import types
+
+
+class _Inert:
+    """Stands in for any torchvision object; MultiVae only touches them outside this benchmark."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def __call__(self, *args: object, **kwargs: object) -> _Inert:
+        return _Inert()
+
+    def __getattr__(self, name: str) -> _Inert:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _Inert()
+
+    def __mro_entries__(self, bases: tuple) -> tuple:
+        return (object,)
+
+
+def _register_inert_torchvision() -> None:
+    def attr(name: str) -> _Inert:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _Inert()
+
+    for name in ("", ".transforms", ".transforms.functional", ".datasets", ".datasets.utils", ".utils", ".models"):
+        module = types.ModuleType(f"torchvision{name}")
+        module.__getattr__ = attr  # type: ignore[method-assign]
+        sys.modules[f"torchvision{name}"] = module
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", nargs="+", default=["mvae", "mopoe", "mmvae", "jmvae"])
+    p.add_argument("--limit-train", type=int, default=25600)
+    p.add_argument("--eval-points", type=int, default=100)
+    a = p.parse_args()
+    for name in a.models:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        proc = ctx.Process(target=_measure, args=(name, a.limit_train, a.eval_points))
+        proc.start()
+        proc.join()
+
+
+def _measure(name: str, limit: int, n_eval: int) -> None:
+    _register_inert_torchvision()
+    import torch
+    from multivae.data.datasets.base import MultimodalBaseDataset
+    from multivae.models import JMVAE, MMVAE, MVAE, JMVAEConfig, MMVAEConfig, MoPoE, MoPoEConfig, MVAEConfig
+    from multivae.models.nn.base_architectures import BaseDecoder, BaseEncoder
+    from multivae.trainers import BaseTrainer, BaseTrainerConfig
+    from pythae.models.base.base_utils import ModelOutput
+    from torch import nn
+
+    from fusevae.data import load_dataset
+
+    torch.set_num_threads(2)
+
+    class Encoder(BaseEncoder):
+        def __init__(self, d_in: int) -> None:
+            super().__init__()
+            self.latent_dim = 64
+            self.net = nn.Sequential(nn.Linear(d_in, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU())
+            self.mu, self.logvar = nn.Linear(512, 64), nn.Linear(512, 64)
+
+        def forward(self, x: torch.Tensor) -> ModelOutput:
+            h = self.net(x.reshape(x.shape[0], -1))
+            return ModelOutput(embedding=self.mu(h), log_covariance=self.logvar(h))
+
+    class Decoder(BaseDecoder):
+        def __init__(self, shape: tuple[int, ...]) -> None:
+            super().__init__()
+            self.shape = shape
+            out = 1
+            for s in shape:
+                out *= s
+            self.net = nn.Sequential(nn.Linear(64, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, out))
+
+        def forward(self, z: torch.Tensor) -> ModelOutput:
+            return ModelOutput(reconstruction=self.net(z).reshape(*z.shape[:-1], *self.shape))
+
+    data = load_dataset("mnist")
+
+    def dataset(split, n: int) -> MultimodalBaseDataset:  # noqa: ANN001
+        x = split.data["image"][:n].round()
+        y = torch.nn.functional.one_hot(split.labels[:n], 10).float()
+        return MultimodalBaseDataset(data={"img": x, "label": y}, labels=split.labels[:n])
+
+    common = {
+        "n_modalities": 2,
+        "latent_dim": 64,
+        "input_dims": {"img": (1, 28, 28), "label": (10,)},
+        "decoders_dist": {"img": "bernoulli", "label": "categorical"},
+    }
+    kinds = {
+        "mvae": (MVAE, MVAEConfig, {}),
+        "mopoe": (MoPoE, MoPoEConfig, {}),
+        "mmvae": (MMVAE, MMVAEConfig, {"K": 10}),
+        "jmvae": (JMVAE, JMVAEConfig, {}),
+    }
+    cls, config, extra = kinds[name]
+    model = cls(
+        config(**common, **extra),
+        encoders={"img": Encoder(784), "label": Encoder(10)},
+        decoders={"img": Decoder((1, 28, 28)), "label": Decoder((10,))},
+    )
+    trainer_cfg = BaseTrainerConfig(
+        output_dir="/tmp/multivae_reference", per_device_train_batch_size=128, num_epochs=1, learning_rate=1e-3,
+        no_cuda=True, steps_saving=None,
+    )  # fmt: skip
+    trainer = BaseTrainer(model, train_dataset=dataset(data.train, limit), training_config=trainer_cfg)
+    start = time.perf_counter()
+    trainer.train()
+    train_s = time.perf_counter() - start
+    model.eval()
+    batch = dataset(data.test, n_eval)[torch.arange(n_eval)]
+    start = time.perf_counter()
+    with torch.no_grad():
+        model.compute_joint_nll(batch, K=1000)
+    eval_s = time.perf_counter() - start
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(
+        f"| MultiVae {name} | {train_s * 50000 / limit:.1f} | {limit / train_s:,.0f} | {rss:.2f} | "
+        f"{n_eval / eval_s:.1f} |",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()
