@@ -30,7 +30,8 @@ def main() -> None:
     p.add_argument("--results", default="bench/results/precision.md")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    head = "| run | precision | seconds | " + " | ".join(f"{c} {q}" for q in ("q(z|x,y)", "q(z|x)") for c in COLUMNS)
+    cols = [f"{c} from {q}".replace("|", "\\|") for q in ("q(z|x,y)", "q(z|x)") for c in COLUMNS]
+    head = "| run | precision | seconds | " + " | ".join(cols)
     lines = [head + " |", "|---" * (3 + 2 * len(COLUMNS)) + "|"]
     for run in a.runs:
         model, cfg = load_model(run)
