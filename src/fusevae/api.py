@@ -41,7 +41,14 @@ def check_config(cfg: ExperimentConfig) -> None:
     """Build the model and objective of `cfg`, raising the ValueError that names what does not fit."""
     from .objectives import make_objective
 
-    make_objective(cfg.objective, MultimodalVAE(cfg.model))
+    model = MultimodalVAE(cfg.model)
+    make_objective(cfg.objective, model)
+    unknown = sorted(set(cfg.train.missing) - set(model.names))
+    if unknown:
+        raise ValueError(f"train.missing names unknown modality {unknown}; model has {list(model.names)}")
+    bad = {k: v for k, v in cfg.train.missing.items() if not 0.0 <= v <= 1.0}
+    if bad:
+        raise ValueError(f"train.missing rates must lie in [0, 1], got {bad}")
 
 
 def train(

@@ -84,6 +84,8 @@ class TrainConfig:
     binarize: bool = False  # dynamic binarisation of [0,1] images at every draw
     limit_train: int = 0  # use only the first N training items (0: all)
     limit_val: int = 0
+    # missing sensors: modality -> probability that a training/validation item lacks it (fixed per item and seed)
+    missing: dict[str, float] = field(default_factory=dict)
     accelerator: str = "auto"
     devices: int | str = 1  # a count, "auto", or device indices like "0,1"
     num_nodes: int = 1
@@ -204,8 +206,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 
 def _is_free_mapping(parts: list[str]) -> bool:
-    # dict-valued fields accept new keys (objective.weights.<modality>)
-    return len(parts) >= 2 and parts[-2] == "weights"
+    # dict-valued fields accept new keys (objective.weights.<modality>, train.missing.<modality>)
+    return len(parts) >= 2 and parts[-2] in ("weights", "missing")
 
 
 def _step(node: Any, part: str, where: str) -> Any:

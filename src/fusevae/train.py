@@ -174,6 +174,9 @@ def fit(
     L.seed_everything(t.seed, workers=True, verbose=False)
     train_set = data.train.subset(t.limit_train) if t.limit_train else data.train
     val_set = data.valid.subset(t.limit_val) if t.limit_val else data.valid
+    if t.missing:
+        train_set = train_set.drop_modalities(t.missing, seed=t.seed)
+        val_set = val_set.drop_modalities(t.missing, seed=t.seed + 1)
     check_dataset(cfg.model, train_set, "training set")
     check_dataset(cfg.model, val_set, "validation set")
     module = LitMultimodalVAE(cfg)

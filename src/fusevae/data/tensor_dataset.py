@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import torch
 from torch import Tensor
@@ -69,6 +69,30 @@ class MultimodalTensorDataset(Dataset):
             keep = mask[:, i].reshape(-1, *([1] * (x.dim() - 1)))
             out[k] = torch.where(keep, x, torch.zeros((), dtype=x.dtype))
         return Batch(out, mask, self.modalities, None if self.labels is None else self.labels[idx])
+
+    def drop_modalities(self, rates: Mapping[str, float], seed: int) -> MultimodalTensorDataset:
+        """A copy in which each item loses modality m with probability rates[m] (missing sensors).
+
+        The draw is fixed by `seed`. An item that would lose every modality it has keeps one of
+        them, chosen uniformly, so the realised rates fall a little below the nominal ones when
+        they are high. Dropped entries are zero in every batch and masked out of the fusion.
+        """
+        unknown = sorted(set(rates) - set(self.modalities))
+        if unknown:
+            raise BatchError(f"cannot drop unknown modality {unknown}; this data set has {list(self.modalities)}")
+        bad = {k: v for k, v in rates.items() if not 0.0 <= v <= 1.0}
+        if bad:
+            raise BatchError(f"drop rates must lie in [0, 1], got {bad}")
+        g = torch.Generator().manual_seed(seed)
+        p = torch.tensor([float(rates.get(m, 0.0)) for m in self.modalities])
+        drop = torch.rand(self.n, len(self.modalities), generator=g) < p
+        mask = self.mask & ~drop
+        emptied = ~mask.any(1)
+        # rescue: one of the item's own modalities, uniformly (scores are random among the present ones)
+        scores = torch.rand(self.n, len(self.modalities), generator=g).masked_fill(~self.mask, -1.0)
+        keep = torch.nn.functional.one_hot(scores.argmax(1), len(self.modalities)).bool()
+        mask = mask | (keep & emptied.unsqueeze(1))
+        return MultimodalTensorDataset(self.data, self.modalities, mask, self.labels, self.binarize)
 
     def subset(self, n: int) -> MultimodalTensorDataset:
         """The first n items (for quick runs and tests)."""

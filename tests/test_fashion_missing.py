@@ -1,0 +1,99 @@
+"""Fashion-MNIST from its IDX files, and missing sensors dropped per item with a fixed seed."""
+
+import numpy as np
+import pytest
+import torch
+
+from fusevae import api
+from fusevae.data import BatchError, MultimodalTensorDataset, load_dataset
+from fusevae.data.fashion import FILES, FOLDER, SYSTEM_DIR, load_fashion_mnist
+from fusevae.data.mnist import data_root
+from fusevae.model import MultimodalVAE
+
+from .conftest import small_config
+from .test_data import _write_idx
+from .test_training import SMALL
+
+
+def _fashion_available():
+    return any(all((d / f).exists() for f in FILES.values()) for d in (data_root() / FOLDER, SYSTEM_DIR))
+
+
+def test_fashion_idx_files_load_with_the_standard_split(tmp_path):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / FOLDER
+    folder.mkdir()
+    images = rng.integers(0, 256, (60000, 28, 28), dtype=np.uint8)
+    labels = np.arange(60000) % 10
+    _write_idx(folder / FILES["train_images"], images)
+    _write_idx(folder / FILES["train_labels"], labels)
+    _write_idx(folder / FILES["test_images"], images[:10000])
+    _write_idx(folder / FILES["test_labels"], labels[:10000])
+    splits = load_fashion_mnist(tmp_path)
+    assert (len(splits.train), len(splits.valid), len(splits.test)) == (50000, 10000, 10000)
+    assert splits.train.images.shape == (50000, 1, 28, 28) and splits.train.images.dtype == torch.float32
+    assert torch.allclose(splits.valid.images[3, 0], torch.from_numpy(images[50003] / 255.0).float())
+    assert torch.equal(splits.valid.labels[:3], torch.tensor([0, 1, 2]))
+    (folder / FILES["test_labels"]).unlink()
+    if not (SYSTEM_DIR / FILES["test_labels"]).exists():
+        with pytest.raises(FileNotFoundError, match="fusevae data fetch fashion"):
+            load_fashion_mnist(tmp_path)
+
+
+@pytest.mark.skipif(not _fashion_available(), reason="Fashion-MNIST not fetched (`fusevae data fetch fashion`)")
+def test_real_fashion_mnist_has_its_shapes_ranges_and_classes():
+    data = load_dataset("fashion")
+    assert data.name == "fashion" and (len(data.train), len(data.valid), len(data.test)) == (50000, 10000, 10000)
+    x = data.test.data["image"]
+    assert x.shape == (10000, 1, 28, 28) and float(x.min()) == 0.0 and float(x.max()) == 1.0
+    assert torch.equal(torch.bincount(data.test.labels), torch.full((10,), 1000))
+    assert data.test.labels[:4].tolist() == [9, 2, 1, 1]  # ankle boot, pullover, trouser, trouser
+
+
+def _dataset(n=4000, m=3):
+    data = {"image": torch.rand(n, 1, 28, 28), "label": torch.randint(0, 10, (n,))}
+    names = ("image", "label")
+    for i in range(m - 2):
+        data[f"vec{i}"] = torch.randn(n, 5)
+        names += (f"vec{i}",)
+    return MultimodalTensorDataset(data, names)
+
+
+def test_dropping_modalities_follows_the_rates_is_seeded_and_never_empties_an_item():
+    ds = _dataset()
+    dropped = ds.drop_modalities({"image": 0.3, "vec0": 0.6}, seed=7)
+    rate = 1 - dropped.mask.float().mean(0)
+    assert abs(rate[0] - 0.3) < 0.04 and float(rate[1]) == 0.0 and abs(rate[2] - 0.6) < 0.04
+    assert torch.equal(dropped.mask, ds.drop_modalities({"image": 0.3, "vec0": 0.6}, seed=7).mask)
+    assert not torch.equal(dropped.mask, ds.drop_modalities({"image": 0.3, "vec0": 0.6}, seed=8).mask)
+    everything = ds.drop_modalities({"image": 1.0, "label": 1.0, "vec0": 1.0}, seed=0)
+    assert torch.equal(everything.mask.sum(1), torch.ones(len(ds), dtype=torch.long))  # one kept per item
+    kept = everything.mask.float().mean(0)
+    assert all(abs(k - 1 / 3) < 0.04 for k in kept)  # the kept one is uniform
+    with pytest.raises(BatchError, match="unknown modality"):
+        ds.drop_modalities({"depth": 0.5}, seed=0)
+    with pytest.raises(BatchError, match=r"in \[0, 1\]"):
+        ds.drop_modalities({"image": 1.5}, seed=0)
+
+
+def test_dropped_modalities_are_masked_and_never_reach_an_encoder():
+    ds = _dataset(n=64, m=2).drop_modalities({"image": 0.5}, seed=1)
+    model = MultimodalVAE(small_config())
+    seen = []
+    model.nets["image"].encoder.register_forward_hook(lambda mod, inp, out: seen.append(inp[0]))
+    batch = ds[torch.arange(64)]
+    model.posterior(batch)
+    absent = ~batch.mask[:, 0]
+    assert absent.any() and float(seen[0][absent].abs().sum()) == 0.0
+    assert torch.equal(seen[0][~absent], ds.data["image"][~absent])
+
+
+def test_training_with_missing_sensors(tmp_path, mnist):
+    extra = ["train.epochs=1", "train.limit_train=640", "train.missing.label=0.5"]
+    cfg = api.make_config("mvae", "mnist", SMALL + extra)
+    run = api.train(cfg, out=tmp_path / "missing", progress=False)
+    assert (run / "model.safetensors").exists()
+    with pytest.raises(ValueError, match="unknown modality"):
+        api.make_config("mvae", "mnist", ["train.missing.depth=0.5"])
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        api.make_config("mvae", "mnist", ["train.missing.label=2"])
