@@ -88,11 +88,23 @@ def test_dropped_modalities_are_masked_and_never_reach_an_encoder():
     assert torch.equal(seen[0][~absent], ds.data["image"][~absent])
 
 
-def test_training_with_missing_sensors(tmp_path, mnist):
+def test_training_with_missing_sensors(tmp_path, mnist, monkeypatch):
+    masks = []
+    original = MultimodalTensorDataset.drop_modalities
+
+    def spy(self, rates, seed):
+        out = original(self, rates, seed)
+        masks.append(out.mask)
+        return out
+
+    monkeypatch.setattr(MultimodalTensorDataset, "drop_modalities", spy)
     extra = ["train.epochs=1", "train.limit_train=640", "train.missing.label=0.5"]
     cfg = api.make_config("mvae", "mnist", SMALL + extra)
     run = api.train(cfg, out=tmp_path / "missing", progress=False)
     assert (run / "model.safetensors").exists()
+    train_mask, val_mask = masks  # training and validation sets, each with its own seed
+    assert len(train_mask) == 640 and bool(train_mask[:, 0].all())
+    assert abs(1 - float(train_mask[:, 1].float().mean()) - 0.5) < 0.08
     with pytest.raises(ValueError, match="unknown modality"):
         api.make_config("mvae", "mnist", ["train.missing.depth=0.5"])
     with pytest.raises(ValueError, match=r"in \[0, 1\]"):
