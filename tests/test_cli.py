@@ -47,6 +47,10 @@ def test_cli_train_evaluate_generate_end_to_end(tmp_path, capsys, mnist):
     listed = capsys.readouterr().out
     assert "mvae" in listed and "smvae" in listed
     assert main(["data", "list"]) == 0
+    assert "fashion" in capsys.readouterr().out
+    figure = tmp_path / "data_mnist.png"
+    assert main(["data", "show", "mnist", "--out", str(figure)]) == 0
+    assert figure.stat().st_size > 10_000
 
 
 def test_cli_errors_are_one_clear_line(tmp_path, capsys):

@@ -74,6 +74,17 @@ def _data(a: argparse.Namespace) -> None:
         for name, doc in DATASETS.items():
             print(f"{name:<8} {doc}")
         print(f"data directory: {data_root(a.data_dir)}")
+    elif a.action == "show":
+        if not a.name:
+            raise SystemExit("fusevae data show: name a data set, e.g. `fusevae data show fashion`")
+        from .data import load_dataset
+        from .data.fashion import CLASSES
+        from .figures import data_samples
+
+        ds = load_dataset(a.name, a.data_dir)
+        names = CLASSES if a.name == "fashion" else None
+        out = a.out or f"docs/figures/data_{a.name}.png"
+        print(data_samples(ds.test, ds.primary, ds.condition, out, class_names=names))
     else:
         if not a.name:
             raise SystemExit("fusevae data fetch: name a data set, e.g. `fusevae data fetch mnist`")
@@ -122,8 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_presets)
 
     d = sub.add_parser("data", help="list or fetch data sets")
-    d.add_argument("action", choices=["list", "fetch"])
+    d.add_argument("action", choices=["list", "fetch", "show"], help="show: a figure of test items by class")
     d.add_argument("name", nargs="?")
+    d.add_argument("--out", default=None, help="show: figure path (default docs/figures/data_NAME.png)")
     d.set_defaults(func=_data)
 
     for sp in (t, e, g, d):

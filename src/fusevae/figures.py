@@ -74,3 +74,21 @@ def reconstructions(
         rows.append([rec[i] for i in range(n)])
         titles.append("from all" if subset is None else f"from {subset[0]}")
     return _grid(rows, titles, Path(path), f"test {image}s and reconstructions")
+
+
+def data_samples(
+    dataset: MultimodalTensorDataset,
+    image: str,
+    label: str,
+    path: str | os.PathLike[str],
+    n: int = 10,
+    class_names: tuple[str, ...] | None = None,
+) -> Path:
+    """The first n items of each class of a data set, one row per class: its aligned image and label."""
+    labels = dataset.data[label]
+    rows, titles = [], []
+    for c in range(int(labels.max()) + 1):
+        idx = torch.nonzero(labels == c).flatten()[:n]
+        rows.append([dataset[idx].data[image][i] for i in range(len(idx))])
+        titles.append(f"{label}={c}" + (f" {class_names[c]}" if class_names else ""))
+    return _grid(rows, titles, Path(path), f"{image} by {label}")
