@@ -109,3 +109,24 @@ def test_training_with_missing_sensors(tmp_path, mnist, monkeypatch):
         api.make_config("mvae", "mnist", ["train.missing.depth=0.5"])
     with pytest.raises(ValueError, match=r"in \[0, 1\]"):
         api.make_config("mvae", "mnist", ["train.missing.label=2"])
+
+
+def _animal_available():
+    from fusevae.data.animal import FILES as ANIMAL_FILES
+    from fusevae.data.animal import FOLDER as ANIMAL_FOLDER
+
+    return all((data_root() / ANIMAL_FOLDER / f).exists() for f in ANIMAL_FILES.values())
+
+
+@pytest.mark.skipif(not _animal_available(), reason="Animal-MNIST not fetched (`fusevae data fetch animal`)")
+def test_real_animal_mnist_has_a_fixed_class_stratified_split():
+    from fusevae.data.animal import load_animal_mnist
+
+    data = load_dataset("animal")
+    assert (len(data.train), len(data.valid), len(data.test)) == (8000, 1000, 1000)
+    for part, per_class in ((data.train, 800), (data.valid, 100), (data.test, 100)):
+        assert torch.equal(torch.bincount(part.labels), torch.full((10,), per_class))
+        x = part.data["image"]
+        assert x.shape[1:] == (1, 28, 28) and float(x.min()) >= 0.0 and float(x.max()) <= 1.0
+    again = load_animal_mnist()
+    assert torch.equal(again.test.images, data.test.data["image"])  # the split is fixed

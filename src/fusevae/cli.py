@@ -78,11 +78,12 @@ def _data(a: argparse.Namespace) -> None:
         if not a.name:
             raise SystemExit("fusevae data show: name a data set, e.g. `fusevae data show fashion`")
         from .data import load_dataset
-        from .data.fashion import CLASSES
+        from .data.animal import CLASSES as ANIMALS
+        from .data.fashion import CLASSES as CLOTHES
         from .figures import data_samples
 
         ds = load_dataset(a.name, a.data_dir)
-        names = CLASSES if a.name == "fashion" else None
+        names = {"fashion": CLOTHES, "animal": ANIMALS}.get(a.name)
         out = a.out or f"docs/figures/data_{a.name}.png"
         print(data_samples(ds.test, ds.primary, ds.condition, out, class_names=names))
     else:

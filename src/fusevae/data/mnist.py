@@ -55,7 +55,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> object:
         if (module, name) in self.ALLOWED:
             return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"mnist.pkl.gz: refusing to load {module}.{name}; only numpy arrays are allowed")
+        raise pickle.UnpicklingError(f"data pickle: refusing to load {module}.{name}; only numpy arrays are allowed")
 
 
 def _read_idx(path: Path) -> np.ndarray:
