@@ -130,3 +130,61 @@ def test_real_animal_mnist_has_a_fixed_class_stratified_split():
         assert x.shape[1:] == (1, 28, 28) and float(x.min()) >= 0.0 and float(x.max()) <= 1.0
     again = load_animal_mnist()
     assert torch.equal(again.test.images, data.test.data["image"])  # the split is fixed
+
+
+@pytest.mark.skipif(
+    not (_fashion_available() and _animal_available()), reason="Fashion-MNIST or Animal-MNIST not fetched"
+)
+def test_paired_sets_pair_by_class_with_a_fixed_seed_and_share_the_source_images(tmp_path):
+    data = load_dataset("mnist-fashion-animal")
+    assert [m.name for m in data.modalities] == ["mnist", "fashion", "animal"]
+    assert (len(data.train), len(data.valid), len(data.test)) == (100000, 10000, 10000)
+    fashion, animal = load_dataset("fashion"), load_dataset("animal")
+    for part, source_f, source_a in ((data.train, fashion.train, animal.train), (data.test, fashion.test, animal.test)):
+        assert torch.equal(source_f.labels[part.rows["fashion"]], part.labels)  # every pair shares its class
+        assert torch.equal(source_a.labels[part.rows["animal"]], part.labels)
+        assert part.data["fashion"].shape[0] == len(source_f)  # images held once, items index them
+    # each MNIST training digit appears with two partners; the draw is fixed by the seed
+    assert torch.equal(torch.bincount(data.train.rows["mnist"]), torch.full((50000,), 2))
+    again = load_dataset("mnist-fashion-animal")
+    assert torch.equal(again.train.rows["animal"], data.train.rows["animal"])
+    batch = data.test[torch.arange(4)]
+    assert torch.equal(batch.data["animal"], animal.test.data["image"][data.test.rows["animal"][:4]])
+    small = data.train.subset(300).drop_modalities({"animal": 0.5}, seed=0)
+    assert len(small) == 300 and torch.equal(small.rows["fashion"], data.train.rows["fashion"][:300])
+    nets = [
+        f"model.modalities.{m}.{part}=[128]"
+        for m in ("mnist", "fashion")
+        for part in ("encoder_hidden", "decoder_hidden")
+    ]
+    cfg = api.make_config(
+        "mvae", "mnist-fashion", [*nets, "train.epochs=1", "train.limit_train=512", "train.limit_val=200"]
+    )
+    run = api.train(cfg, out=tmp_path / "paired", progress=False)
+    paths = api.generate(run, n=3)
+    assert [p.name for p in paths] == ["reconstructions.png", "reconstructions_fashion.png"]
+    table = api.evaluate(run, k=10, n_test=20, progress=False, figures=False)
+    assert set(table["q(z|x,y)"]) >= {"log p(x,y)", "log p(x)", "log p(x|y)"}
+
+
+def test_pairing_rows_follow_the_class_of_each_anchor():
+    from fusevae.data.paired import pair_by_class
+    from fusevae.data.splits import Split
+
+    anchor = Split(torch.zeros(30, 1, 28, 28), torch.arange(30) % 3)
+    other = Split(torch.zeros(12, 1, 28, 28), torch.tensor([2, 1, 0] * 4))
+    (a_rows, o_rows), labels = pair_by_class(anchor, [other], k=4, seed=3)
+    assert len(a_rows) == 120 and torch.equal(anchor.labels[a_rows], labels)
+    assert torch.equal(other.labels[o_rows], labels)
+    assert len(o_rows.unique()) == 12  # partners are reused across anchors and all get used
+    lonely = Split(torch.zeros(2, 1, 28, 28), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="class 2 has no item"):
+        pair_by_class(anchor, [lonely], k=1, seed=0)
+
+
+def test_rows_must_index_their_modality():
+    data = {"image": torch.rand(5, 1, 28, 28), "label": torch.arange(3)}
+    with pytest.raises(BatchError, match="rows of 'image'"):
+        MultimodalTensorDataset(data, ("image", "label"), rows={"image": torch.tensor([0, 1, 9])})
+    ok = MultimodalTensorDataset(data, ("image", "label"), rows={"image": torch.tensor([4, 4, 0])})
+    assert torch.equal(ok[torch.arange(3)].data["image"][1], data["image"][4])

@@ -145,10 +145,15 @@ def generate(
         model, cfg = load_model(run)
     ds = data if data is not None else load_dataset(cfg.data, data_dir, binarize=cfg.train.binarize)
     fig_dir = run / "figures"
-    return [
-        label_to_image(model, ds.primary, ds.condition, fig_dir / f"{ds.condition}_to_{ds.primary}.png", n=n),
-        reconstructions(model, ds.test, ds.primary, fig_dir / "reconstructions.png", n=n),
-    ]
+    paths = [reconstructions(model, ds.test, ds.primary, fig_dir / "reconstructions.png", n=n)]
+    if model.nets[ds.condition].cfg.kind == "label":
+        to_image = fig_dir / f"{ds.condition}_to_{ds.primary}.png"
+        paths.insert(0, label_to_image(model, ds.primary, ds.condition, to_image, n=n))
+    else:  # two image modalities: the second one's reconstructions, from every modality, cross-generate too
+        paths.append(
+            reconstructions(model, ds.test, ds.condition, fig_dir / f"reconstructions_{ds.condition}.png", n=n)
+        )
+    return paths
 
 
 COLUMNS = ("log p(x,y)", "log p(x)", "log p(x|y)")

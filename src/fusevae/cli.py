@@ -85,7 +85,7 @@ def _data(a: argparse.Namespace) -> None:
         ds = load_dataset(a.name, a.data_dir)
         names = {"fashion": CLOTHES, "animal": ANIMALS}.get(a.name)
         out = a.out or f"docs/figures/data_{a.name}.png"
-        print(data_samples(ds.test, ds.primary, ds.condition, out, class_names=names))
+        print(data_samples(ds.test, out, class_names=names))
     else:
         if not a.name:
             raise SystemExit("fusevae data fetch: name a data set, e.g. `fusevae data fetch mnist`")

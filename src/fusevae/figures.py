@@ -78,17 +78,19 @@ def reconstructions(
 
 def data_samples(
     dataset: MultimodalTensorDataset,
-    image: str,
-    label: str,
     path: str | os.PathLike[str],
     n: int = 10,
     class_names: tuple[str, ...] | None = None,
 ) -> Path:
-    """The first n items of each class of a data set, one row per class: its aligned image and label."""
-    labels = dataset.data[label]
+    """One row per class: its first items, every image modality of each item side by side (aligned)."""
+    if dataset.labels is None:
+        raise ValueError("data_samples needs a data set with class labels")
+    images = [m for m in dataset.modalities if dataset.data[m].dim() == 4]
+    per_class = max(1, n // len(images))
     rows, titles = [], []
-    for c in range(int(labels.max()) + 1):
-        idx = torch.nonzero(labels == c).flatten()[:n]
-        rows.append([dataset[idx].data[image][i] for i in range(len(idx))])
-        titles.append(f"{label}={c}" + (f" {class_names[c]}" if class_names else ""))
-    return _grid(rows, titles, Path(path), f"{image} by {label}")
+    for c in range(int(dataset.labels.max()) + 1):
+        idx = torch.nonzero(dataset.labels == c).flatten()[:per_class]
+        batch = dataset[idx]
+        rows.append([batch.data[m][i] for i in range(len(idx)) for m in images])
+        titles.append(f"{c}" + (f" {class_names[c]}" if class_names else ""))
+    return _grid(rows, titles, Path(path), " | ".join(images) + " by class")

@@ -91,8 +91,10 @@ def check_dataset(cfg: ModelConfig, dataset: object, where: str) -> None:
     if modalities != names:
         raise BatchError(f"{where}: data set has modalities {list(modalities)}, the model expects {list(names)}")
     data, mask = dataset.data, dataset.mask  # type: ignore[attr-defined]
+    rows = getattr(dataset, "rows", {})
     for i, m in enumerate(cfg.modalities):
-        check_modality(m, data[m.name], mask[:, i], where)
+        # a modality whose items index shared rows is checked over all of its rows
+        check_modality(m, data[m.name], None if m.name in rows else mask[:, i], where)
 
 
 @torch.no_grad()

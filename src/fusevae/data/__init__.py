@@ -12,6 +12,7 @@ from .animal import fetch_animal_mnist, load_animal_mnist
 from .batch import Batch, BatchError, make_batch
 from .fashion import fetch_fashion_mnist, load_fashion_mnist
 from .mnist import data_root, fetch_mnist, load_mnist
+from .paired import PARTNERS, pair_by_class
 from .tensor_dataset import IndexBatchSampler, MultimodalTensorDataset, batch_loader
 
 
@@ -36,6 +37,15 @@ DATASETS = {
     "animal": "Animal-MNIST silhouettes as (image 1x28x28 in [0,1], label 0-9, ten animals); 8k/1k/1k, a fixed "
     "class-stratified split; from the animal-mnist wheel (2.6 MB); MIT (S. Mohammadi)",
 }
+PAIRED = {"mnist-fashion": ("mnist", "fashion"), "mnist-fashion-animal": ("mnist", "fashion", "animal")}
+DATASETS.update(
+    {
+        name: f"{' + '.join(parts)} images paired by class ({len(parts)} image modalities named after their sets); "
+        f"each MNIST item with {PARTNERS['train']} partners of its class per set in training, 1 in validation and "
+        "test (seeded); class labels kept for evaluation; sources and licenses as for each set"
+        for name, parts in PAIRED.items()
+    }
+)
 LOADERS = {
     "mnist": (load_mnist, fetch_mnist),
     "fashion": (load_fashion_mnist, fetch_fashion_mnist),
@@ -51,6 +61,8 @@ def _known(name: str) -> None:
 def dataset_modalities(name: str) -> list[ModalityConfig]:
     """The modalities a data set provides, without reading its files (for building configs)."""
     _known(name)
+    if name in PAIRED:
+        return [ModalityConfig(name=p, kind="image", shape=[1, 28, 28], likelihood="bernoulli") for p in PAIRED[name]]
     return [
         ModalityConfig(name="image", kind="image", shape=[1, 28, 28], likelihood="bernoulli"),
         ModalityConfig(name="label", kind="label", shape=[], num_classes=10, likelihood="categorical"),
@@ -64,6 +76,8 @@ def load_dataset(name: str, root: str | os.PathLike[str] | None = None, binarize
     and validation/test images once, with fixed seeds.
     """
     specs = dataset_modalities(name)
+    if name in PAIRED:
+        return _load_paired(name, specs, root, binarize)
     splits = LOADERS[name][0](root)
     mods = ("image", "label")
 
@@ -84,9 +98,37 @@ def load_dataset(name: str, root: str | os.PathLike[str] | None = None, binarize
     )
 
 
+def _load_paired(
+    name: str, specs: list[ModalityConfig], root: str | os.PathLike[str] | None, binarize: bool
+) -> MultimodalData:
+    parts = PAIRED[name]
+    sources = [LOADERS[p][0](root) for p in parts]
+
+    def ds(part: str, seed: int) -> MultimodalTensorDataset:
+        splits = [getattr(src, part) for src in sources]
+        rows, labels = pair_by_class(splits[0], splits[1:], PARTNERS[part], seed)
+        data = {}
+        for p, split in zip(parts, splits, strict=True):
+            images = split.images
+            if binarize and part != "train":  # evaluation sets binarised once, with a fixed seed
+                images = torch.bernoulli(images, generator=torch.Generator().manual_seed(seed))
+            data[p] = images
+        return MultimodalTensorDataset(
+            data,
+            parts,
+            labels=labels,
+            binarize=parts if binarize and part == "train" else (),
+            rows=dict(zip(parts, rows, strict=True)),
+        )
+
+    return MultimodalData(name, specs, ds("train", 0), ds("valid", 1), ds("test", 2), parts[0], parts[1])
+
+
 def fetch_dataset(name: str, root: str | os.PathLike[str] | None = None) -> str:
     """Put data set `name` into the data directory from its offline source; returns where it is."""
     _known(name)
+    if name in PAIRED:
+        return ", ".join(str(LOADERS[p][1](root)) for p in PAIRED[name])
     return str(LOADERS[name][1](root))
 
 

@@ -17,7 +17,9 @@ class MultimodalTensorDataset(Dataset):
     """Modalities as tensors (N, *event), a presence mask (N, M), and class labels (N,).
 
     Indexing with a LongTensor of indices returns a Batch. `binarize` lists the modalities
-    that are dynamically binarised (x ~ Bernoulli(pixel intensity)) at every draw.
+    that are dynamically binarised (x ~ Bernoulli(pixel intensity)) at every draw. `rows`
+    maps a modality to the row of its tensor that each item uses (N,), so sets that pair one
+    source item with several partners hold every source image once.
     """
 
     def __init__(
@@ -27,11 +29,18 @@ class MultimodalTensorDataset(Dataset):
         mask: Tensor | None = None,
         labels: Tensor | None = None,
         binarize: tuple[str, ...] = (),
+        rows: dict[str, Tensor] | None = None,
     ) -> None:
         self.modalities = tuple(modalities)
         if set(data) != set(self.modalities):
             raise BatchError(f"data has modalities {sorted(data)}, expected {sorted(self.modalities)}")
-        n = {k: int(v.shape[0]) for k, v in data.items()}
+        self.rows = dict(rows or {})
+        for k, r in self.rows.items():
+            if k not in data:
+                raise BatchError(f"rows given for unknown modality {k!r}")
+            if r.dtype != torch.long or r.dim() != 1 or (len(r) and (int(r.min()) < 0 or int(r.max()) >= len(data[k]))):
+                raise BatchError(f"rows of {k!r} must be a 1-d int64 index into its {len(data[k])} rows")
+        n = {k: int(self.rows[k].shape[0] if k in self.rows else v.shape[0]) for k, v in data.items()}
         if len(set(n.values())) != 1:
             raise BatchError(f"modalities disagree on the number of items: {n}")
         self.n = next(iter(n.values()))
@@ -63,7 +72,7 @@ class MultimodalTensorDataset(Dataset):
         mask = self.mask[idx]
         out = {}
         for i, k in enumerate(self.modalities):
-            x = self.data[k][idx]
+            x = self.data[k][self.rows[k][idx]] if k in self.rows else self.data[k][idx]
             if k in self.binarize:
                 x = torch.bernoulli(x, generator=generator)
             keep = mask[:, i].reshape(-1, *([1] * (x.dim() - 1)))
@@ -92,17 +101,18 @@ class MultimodalTensorDataset(Dataset):
         scores = torch.rand(self.n, len(self.modalities), generator=g).masked_fill(~self.mask, -1.0)
         keep = torch.nn.functional.one_hot(scores.argmax(1), len(self.modalities)).bool()
         mask = mask | (keep & emptied.unsqueeze(1))
-        return MultimodalTensorDataset(self.data, self.modalities, mask, self.labels, self.binarize)
+        return MultimodalTensorDataset(self.data, self.modalities, mask, self.labels, self.binarize, self.rows)
 
     def subset(self, n: int) -> MultimodalTensorDataset:
         """The first n items (for quick runs and tests)."""
         s = slice(0, n)
         return MultimodalTensorDataset(
-            {k: v[s] for k, v in self.data.items()},
+            {k: v if k in self.rows else v[s] for k, v in self.data.items()},
             self.modalities,
             self.mask[s],
             None if self.labels is None else self.labels[s],
             self.binarize,
+            {k: r[s] for k, r in self.rows.items()},
         )
 
 
