@@ -12,6 +12,7 @@ from typing import Any
 from .checkpoint import load_config, load_model
 from .config import ExperimentConfig, apply_overrides
 from .data import MultimodalData, dataset_modalities, load_dataset
+from .data.tensor_dataset import check_drop_rates
 from .figures import label_to_image, reconstructions
 from .metrics.likelihood import likelihood_table
 from .model import MultimodalVAE
@@ -43,12 +44,7 @@ def check_config(cfg: ExperimentConfig) -> None:
 
     model = MultimodalVAE(cfg.model)
     make_objective(cfg.objective, model)
-    unknown = sorted(set(cfg.train.missing) - set(model.names))
-    if unknown:
-        raise ValueError(f"train.missing names unknown modality {unknown}; model has {list(model.names)}")
-    bad = {k: v for k, v in cfg.train.missing.items() if not 0.0 <= v <= 1.0}
-    if bad:
-        raise ValueError(f"train.missing rates must lie in [0, 1], got {bad}")
+    check_drop_rates(cfg.train.missing, model.names)  # train.missing, before any data is loaded
 
 
 def train(

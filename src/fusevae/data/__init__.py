@@ -69,6 +69,11 @@ def dataset_modalities(name: str) -> list[ModalityConfig]:
     ]
 
 
+def _images(images: torch.Tensor, fixed_binary: bool, seed: int) -> torch.Tensor:
+    """Evaluation sets are binarised once, with a fixed seed, so every model sees the same images."""
+    return torch.bernoulli(images, generator=torch.Generator().manual_seed(seed)) if fixed_binary else images
+
+
 def load_dataset(name: str, root: str | os.PathLike[str] | None = None, binarize: bool = False) -> MultimodalData:
     """Load a data set by name from the data directory (see `fusevae data list`).
 
@@ -82,12 +87,8 @@ def load_dataset(name: str, root: str | os.PathLike[str] | None = None, binarize
     mods = ("image", "label")
 
     def ds(split, dynamic: bool, seed: int = 0):  # noqa: ANN001, ANN202
-        images = split.images
-        if binarize and not dynamic:
-            # evaluation sets are binarised once, with a fixed seed, so every model sees the same digits
-            images = torch.bernoulli(images, generator=torch.Generator().manual_seed(seed))
         return MultimodalTensorDataset(
-            {"image": images, "label": split.labels},
+            {"image": _images(split.images, binarize and not dynamic, seed), "label": split.labels},
             mods,
             labels=split.labels,
             binarize=("image",) if binarize and dynamic else (),
@@ -107,12 +108,9 @@ def _load_paired(
     def ds(part: str, seed: int) -> MultimodalTensorDataset:
         splits = [getattr(src, part) for src in sources]
         rows, labels = pair_by_class(splits[0], splits[1:], PARTNERS[part], seed)
-        data = {}
-        for p, split in zip(parts, splits, strict=True):
-            images = split.images
-            if binarize and part != "train":  # evaluation sets binarised once, with a fixed seed
-                images = torch.bernoulli(images, generator=torch.Generator().manual_seed(seed))
-            data[p] = images
+        data = {
+            p: _images(split.images, binarize and part != "train", seed) for p, split in zip(parts, splits, strict=True)
+        }
         return MultimodalTensorDataset(
             data,
             parts,

