@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install fusevae with its test tools and put real MNIST, Animal-MNIST and (where apt-get works) Fashion-MNIST
-# in the data folder.
+# Install fusevae with its test tools, put real MNIST, Animal-MNIST and (where apt-get works) Fashion-MNIST
+# in the data folder, and render the scene set once into its cache.
 # torch goes first, pinned, so that nothing later asks pip for a CUDA build: on the
 # project's CPU machines `torch==2.13.0` resolves to the local CPU wheel.
 set -euo pipefail
@@ -9,4 +9,5 @@ python -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
 python -m pip install --quiet --disable-pip-version-check -e ".[test]"
 fusevae data fetch mnist
 fusevae data fetch fashion || echo "setup: Fashion-MNIST not fetched (Debian's dataset-fashion-mnist); its real-data test is skipped"
+fusevae data fetch scenes
 fusevae data fetch animal || echo "setup: Animal-MNIST not fetched (PyPI animal-mnist wheel); its real-data test is skipped"

@@ -13,7 +13,7 @@ from .checkpoint import load_config, load_model
 from .config import ExperimentConfig, apply_overrides
 from .data import MultimodalData, dataset_modalities, load_dataset
 from .data.tensor_dataset import check_drop_rates
-from .figures import label_to_image, reconstructions
+from .figures import cross_generation, label_to_image, reconstructions
 from .metrics.likelihood import likelihood_table
 from .model import MultimodalVAE
 from .presets import preset_config
@@ -131,7 +131,7 @@ def generate(
     model: MultimodalVAE | None = None,
     data: MultimodalData | None = None,
 ) -> list[Path]:
-    """Write label -> image samples and test reconstructions under run/figures/.
+    """Write label -> image samples (or cross generation, without a label) and test reconstructions under run/figures/.
 
     `model` and `data`, when the caller already holds them, save reloading.
     """
@@ -145,10 +145,10 @@ def generate(
     if model.nets[ds.condition].cfg.kind == "label":
         to_image = fig_dir / f"{ds.condition}_to_{ds.primary}.png"
         paths.insert(0, label_to_image(model, ds.primary, ds.condition, to_image, n=n))
-    else:  # two image modalities: the second one's reconstructions, from every modality, cross-generate too
-        paths.append(
-            reconstructions(model, ds.test, ds.condition, fig_dir / f"reconstructions_{ds.condition}.png", n=n)
-        )
+    else:  # image-like modalities only: each generated from the others (cross generation)
+        for target in model.names:
+            if len(model.nets[target].event_shape) == 3:
+                paths.append(cross_generation(model, ds.test, target, fig_dir / f"cross_{target}.png", n=n))
     return paths
 
 

@@ -83,7 +83,7 @@ def _data(a: argparse.Namespace) -> None:
         from .figures import data_samples
 
         ds = load_dataset(a.name, a.data_dir)
-        names = {"fashion": CLOTHES, "animal": ANIMALS}.get(a.name)
+        names = {"fashion": CLOTHES, "animal": ANIMALS}.get(a.name, ds.class_names)
         out = a.out or f"docs/figures/data_{a.name}.png"
         print(data_samples(ds.test, out, class_names=names))
     else:

@@ -1,4 +1,4 @@
-"""PNG figures: label -> image samples (SMVAE Fig. 3) and test reconstructions."""
+"""PNG figures: label -> image samples (SMVAE Fig. 3), test reconstructions, cross generation, data grids."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def _grid(rows: list[list[Tensor]], row_titles: list[str], path: Path, title: st
             ax.set_xticks([])
             ax.set_yticks([])
             if j < len(row):
-                ax.imshow(_image(row[j]).cpu().numpy(), cmap="gray", vmin=0, vmax=1)
+                ax.imshow(_image(row[j]).clamp(0, 1).cpu().numpy(), cmap="gray", vmin=0, vmax=1)
             else:
                 ax.axis("off")
         axes[i][0].set_ylabel(row_titles[i], rotation=0, ha="right", va="center", fontsize=8)
@@ -76,6 +76,45 @@ def reconstructions(
     return _grid(rows, titles, Path(path), f"test {image}s and reconstructions")
 
 
+@torch.no_grad()
+def cross_generation(
+    model: MultimodalVAE,
+    dataset: MultimodalTensorDataset,
+    target: str,
+    path: str | os.PathLike[str],
+    subsets: list[list[str]] | None = None,
+    n: int = 10,
+    seed: int = 0,
+) -> Path:
+    """Test items of `target`, then `target` generated from z ~ q(z | x_S) for each subset S without it.
+
+    Subsets default to each other modality alone and all others together (the sensor-fusion
+    paper's Fig. 4 rows); items are the first n test items with every modality present.
+    """
+    if target not in model.names:
+        raise ValueError(f"unknown target {target!r}; the model has {list(model.names)}")
+    if len(model.nets[target].event_shape) != 3:
+        raise ValueError(f"target {target!r} is not an image (C, H, W); a cross-generation figure draws images")
+    others = [m for m in model.names if m != target]
+    if subsets is None:
+        subsets = [[m] for m in others] + ([others] if len(others) > 1 else [])
+    for s in subsets:
+        if not s or target in s or set(s) - set(model.names):
+            raise ValueError(f"subset {s} must name other modalities of the model than {target!r}")
+    device = next(model.parameters()).device
+    idx = torch.nonzero(dataset.mask.all(1)).flatten()[:n]
+    batch = dataset[idx].to(device)
+    rows, titles = [[batch.data[target][i] for i in range(len(idx))]], [f"data {target}"]
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        for s in subsets:
+            z = model.posterior(batch, s).rsample()
+            gen = model.nets[target].mean(model.decode(z, [target])[target])
+            rows.append([gen[i] for i in range(len(idx))])
+            titles.append("from " + "+".join(s))
+    return _grid(rows, titles, Path(path), f"{target} generated from the other modalities (test items)")
+
+
 def data_samples(
     dataset: MultimodalTensorDataset,
     path: str | os.PathLike[str],
@@ -90,6 +129,8 @@ def data_samples(
     rows, titles = [], []
     for c in range(int(dataset.labels.max()) + 1):
         idx = torch.nonzero(dataset.labels == c).flatten()[:per_class]
+        if not len(idx):
+            continue
         batch = dataset[idx]
         rows.append([batch.data[m][i] for i in range(len(idx)) for m in images])
         titles.append(f"{c}" + (f" {class_names[c]}" if class_names else ""))

@@ -92,7 +92,11 @@ def check_dataset(cfg: ModelConfig, dataset: object, where: str) -> None:
         raise BatchError(f"{where}: data set has modalities {list(modalities)}, the model expects {list(names)}")
     data, mask = dataset.data, dataset.mask  # type: ignore[attr-defined]
     rows = getattr(dataset, "rows", {})
+    quantized = getattr(dataset, "quantized", ())
     for i, m in enumerate(cfg.modalities):
+        if m.name in quantized:  # uint8 levels, served in [0, 1]: finite and in range by construction
+            check_modality(m, data[m.name][:1].to(torch.float32) / 255.0, None, where)
+            continue
         # a modality whose items index shared rows is checked over all of its rows
         check_modality(m, data[m.name], None if m.name in rows else mask[:, i], where)
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 import torch
+from torch import Tensor
 
 from ..config import ModalityConfig
 from .animal import fetch_animal_mnist, load_animal_mnist
@@ -13,7 +15,10 @@ from .batch import Batch, BatchError, make_batch
 from .fashion import fetch_fashion_mnist, load_fashion_mnist
 from .mnist import data_root, fetch_mnist, load_mnist
 from .paired import PARTNERS, pair_by_class
+from .polymnist import MAX_MODALITIES, make_polymnist
+from .scenes import N_SCENES, SHAPES, cache_path, load_scenes, split_scenes
 from .tensor_dataset import IndexBatchSampler, MultimodalTensorDataset, batch_loader
+from .transforms import TRANSFORMS, make_transforms, photo_digits
 
 
 @dataclass
@@ -27,6 +32,8 @@ class MultimodalData:
     test: MultimodalTensorDataset
     primary: str  # the modality whose likelihood is reported as log p(x) (SMVAE Table 1)
     condition: str  # the one it is conditioned on in log p(x | y)
+    num_classes: int = 10  # classes of the items' labels (what coherence scores)
+    class_names: tuple[str, ...] | None = None
 
 
 DATASETS = {
@@ -46,6 +53,22 @@ DATASETS.update(
         for name, parts in PAIRED.items()
     }
 )
+DATASETS.update(
+    {
+        "polymnist": f"PolyMNIST-style: 5 RGB 3x28x28 modalities m0..m4, each a different MNIST digit of the item's "
+        f"class inverted into a random crop of its own real photo (scikit-image's sample photos); 50k/10k/10k; "
+        f"polymnist-M gives M = 1..{MAX_MODALITIES} modalities; built from MNIST in seconds; CC BY-SA 3.0 (MNIST), "
+        "photos as licensed in scikit-image",
+        "transforms": "SMVAE 4.3's vision transformations as modalities of one image set: a digit inverted into a "
+        f"crop of a real photo (RGB 3x28x28) seen as {', '.join(TRANSFORMS)}; 50k/10k/10k from MNIST; "
+        "CC BY-SA 3.0 (MNIST), photos as licensed in scikit-image",
+        "scenes": f"procedural 3-D scenes of 1-3 objects ({', '.join(SHAPES)}; six colours) on a ground plane: "
+        "RGB image, depth map and bird's-eye radar without ground returns, each 32x32, plus ground-truth objects "
+        f"and boxes; {N_SCENES:,} scenes split 70/10/20 (train + validation = the 80% of the sensor-fusion "
+        "paper's Multimodal Shapes 3D, same size); the class label is the set of shape kinds present (16 classes; "
+        "the 14 with 1-3 kinds occur); rendered once (~20 s) and cached; Apache-2.0",
+    }
+)
 LOADERS = {
     "mnist": (load_mnist, fetch_mnist),
     "fashion": (load_fashion_mnist, fetch_fashion_mnist),
@@ -53,16 +76,40 @@ LOADERS = {
 }
 
 
+def _polymnist_m(name: str) -> int | None:
+    """M for 'polymnist' (5) and 'polymnist-M'; None for any other name."""
+    if name == "polymnist":
+        return 5
+    match = re.fullmatch(r"polymnist-(\d+)", name)
+    if match is None:
+        return None
+    m = int(match.group(1))
+    if not 1 <= m <= MAX_MODALITIES:
+        raise ValueError(f"{name!r}: PolyMNIST has 1 to {MAX_MODALITIES} modalities, got {m}")
+    return m
+
+
 def _known(name: str) -> None:
-    if name not in DATASETS:
+    if name not in DATASETS and _polymnist_m(name) is None:
         raise ValueError(f"unknown data set {name!r}; available: {sorted(DATASETS)}")
+
+
+def _image_spec(name: str, shape: list[int]) -> ModalityConfig:
+    return ModalityConfig(name=name, kind="image", shape=shape, likelihood="bernoulli")
 
 
 def dataset_modalities(name: str) -> list[ModalityConfig]:
     """The modalities a data set provides, without reading its files (for building configs)."""
     _known(name)
     if name in PAIRED:
-        return [ModalityConfig(name=p, kind="image", shape=[1, 28, 28], likelihood="bernoulli") for p in PAIRED[name]]
+        return [_image_spec(p, [1, 28, 28]) for p in PAIRED[name]]
+    m = _polymnist_m(name)
+    if m is not None:
+        return [_image_spec(f"m{i}", [3, 28, 28]) for i in range(m)]
+    if name == "transforms":
+        return [_image_spec(t, [1 if t in ("grayscale", "edges") else 3, 28, 28]) for t in TRANSFORMS]
+    if name == "scenes":
+        return [_image_spec("image", [3, 32, 32]), _image_spec("depth", [1, 32, 32]), _image_spec("radar", [1, 32, 32])]
     return [
         ModalityConfig(name="image", kind="image", shape=[1, 28, 28], likelihood="bernoulli"),
         ModalityConfig(name="label", kind="label", shape=[], num_classes=10, likelihood="categorical"),
@@ -83,6 +130,8 @@ def load_dataset(name: str, root: str | os.PathLike[str] | None = None, binarize
     specs = dataset_modalities(name)
     if name in PAIRED:
         return _load_paired(name, specs, root, binarize)
+    if name in ("transforms", "scenes") or _polymnist_m(name) is not None:
+        return _load_built(name, specs, root, binarize)
     splits = LOADERS[name][0](root)
     mods = ("image", "label")
 
@@ -122,11 +171,63 @@ def _load_paired(
     return MultimodalData(name, specs, ds("train", 0), ds("valid", 1), ds("test", 2), parts[0], parts[1])
 
 
+def _built_parts(name: str, root: str | os.PathLike[str] | None) -> list[tuple[dict[str, Tensor], Tensor]]:
+    """(uint8 modalities, labels) for train, valid and test of a set built from MNIST or rendered."""
+    if name == "scenes":
+        parts = split_scenes(load_scenes(root))
+        return [
+            ({k: torch.from_numpy(getattr(p, k)) for k in ("image", "depth", "radar")}, torch.from_numpy(p.labels))
+            for p in parts
+        ]
+    mnist = load_mnist(root)
+    splits = (mnist.train, mnist.valid, mnist.test)
+    m = _polymnist_m(name)
+    if m is not None:
+        return [make_polymnist(split, m, partners=1, seed=seed) for seed, split in enumerate(splits)]
+    out = []
+    for seed, split in enumerate(splits):
+        images, labels = photo_digits(split, seed=seed)
+        out.append((make_transforms(images), labels))
+    return out
+
+
+def _bytes_to_binary(x: Tensor, seed: int) -> Tensor:
+    """A fixed binarisation of uint8 levels (0 or 255), as _images does for float images."""
+    return (torch.bernoulli(x.float() / 255.0, generator=torch.Generator().manual_seed(seed)) * 255).to(torch.uint8)
+
+
+def _load_built(
+    name: str, specs: list[ModalityConfig], root: str | os.PathLike[str] | None, binarize: bool
+) -> MultimodalData:
+    names = tuple(s.name for s in specs)
+    sets = []
+    for seed, (part, (data, labels)) in enumerate(zip(("train", "valid", "test"), _built_parts(name, root))):
+        if binarize and part != "train":
+            data = {k: _bytes_to_binary(v, seed) for k, v in data.items()}
+        sets.append(
+            MultimodalTensorDataset(
+                data, names, labels=labels, binarize=names if binarize and part == "train" else (), quantized=names
+            )
+        )
+    classes = 2 ** len(SHAPES) if name == "scenes" else 10
+    class_names = (
+        tuple("+".join(s for j, s in enumerate(SHAPES) if c >> j & 1) or "none" for c in range(classes))
+        if name == "scenes"
+        else None
+    )
+    return MultimodalData(name, specs, *sets, names[0], names[1], classes, class_names)
+
+
 def fetch_dataset(name: str, root: str | os.PathLike[str] | None = None) -> str:
     """Put data set `name` into the data directory from its offline source; returns where it is."""
     _known(name)
     if name in PAIRED:
         return ", ".join(str(LOADERS[p][1](root)) for p in PAIRED[name])
+    if name == "scenes":
+        load_scenes(root, progress=True)
+        return str(cache_path(root))
+    if name not in LOADERS:  # built from MNIST when loaded
+        return str(LOADERS["mnist"][1](root))
     return str(LOADERS[name][1](root))
 
 
