@@ -1,0 +1,186 @@
+"""Per-modality classifiers that score generated data by its class (coherence, sensor-fusion paper IV-B).
+
+A classifier is trained by the library on the data set's labels, once: its weights are cached
+under the hash of the training data, the labels and its config, so every model scored on the
+same data is judged by the same classifier. Its own test accuracy travels with it and is
+reported beside every coherence number, because coherence cannot exceed what the judge sees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from ..data.tensor_dataset import MultimodalTensorDataset
+
+CLASSIFIER_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """How a judge classifier is trained; part of its cache key."""
+
+    epochs: int = 3
+    batch_size: int = 128
+    lr: float = 1e-3
+    width: int = 32  # channels of the first convolution (images) or hidden units / 4 (vectors)
+    seed: int = 0
+    max_items: int | None = None  # train on the first n training items only (quick runs, tests)
+
+
+class Classifier(nn.Module):
+    """A small CNN for (C, H, W) images, an MLP for flat vectors; outputs class logits."""
+
+    def __init__(self, shape: tuple[int, ...], num_classes: int, width: int = 32) -> None:
+        super().__init__()
+        self.shape, self.num_classes = tuple(shape), num_classes
+        if len(self.shape) == 3:
+            c, h, w = self.shape
+            self.net = nn.Sequential(
+                nn.Conv2d(c, width, 3, stride=2, padding=1),
+                nn.ReLU(),
+                nn.Conv2d(width, 2 * width, 3, stride=2, padding=1),
+                nn.ReLU(),
+                nn.Flatten(),
+                nn.Linear(2 * width * math.ceil(h / 4) * math.ceil(w / 4), 4 * width),
+                nn.ReLU(),
+                nn.Linear(4 * width, num_classes),
+            )
+        else:
+            d = math.prod(self.shape)
+            self.net = nn.Sequential(
+                nn.Flatten(), nn.Linear(d, 4 * width), nn.ReLU(), nn.Linear(4 * width, num_classes)
+            )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x.reshape(-1, *self.shape).to(torch.float32))
+
+    @torch.no_grad()
+    def predict(self, x: Tensor, chunk: int = 4096) -> Tensor:
+        """Class indices for x (N, *shape), in chunks so memory stays bounded."""
+        self.eval()
+        return torch.cat([self(block).argmax(-1) for block in x.split(chunk)]) if len(x) else x.new_zeros(0).long()
+
+
+@dataclass
+class TrainedClassifier:
+    """A judge for one modality and what it scores on real test data (micro and macro accuracy)."""
+
+    modality: str
+    net: Classifier
+    accuracy: float  # micro: fraction of test items classified right
+    macro_accuracy: float  # mean over classes of the per-class accuracy
+    key: str  # the cache key (hash of data, labels and config)
+
+
+def accuracies(pred: Tensor, target: Tensor, num_classes: int) -> tuple[float, float]:
+    """(micro, macro) accuracy; macro averages over the classes that occur in `target`."""
+    if pred.shape != target.shape or target.dim() != 1:
+        raise ValueError(f"predictions {tuple(pred.shape)} and targets {tuple(target.shape)} must be equal 1-d")
+    if not len(target):
+        raise ValueError("no items to score")
+    right = (pred == target).to(torch.float64)
+    counts = torch.bincount(target, minlength=num_classes).to(torch.float64)
+    per_class = torch.bincount(target, weights=right, minlength=num_classes) / counts.clamp_min(1)
+    return float(right.mean()), float(per_class[counts > 0].mean())
+
+
+def _items(ds: MultimodalTensorDataset, modality: str, limit: int | None) -> Tensor:
+    """Indices of the items whose `modality` is present (a dropped sensor teaches nothing)."""
+    idx = torch.nonzero(ds.mask[:, ds.modalities.index(modality)]).flatten()
+    return idx[:limit] if limit is not None else idx
+
+
+def _fingerprint(ds: MultimodalTensorDataset, modality: str, idx: Tensor) -> bytes:
+    h = hashlib.sha256()
+    data = ds.data[modality]
+    h.update(f"{modality}{tuple(data.shape)}{data.dtype}".encode())
+    h.update(data.contiguous().numpy().tobytes())
+    rows = ds.rows.get(modality)
+    h.update((rows[idx] if rows is not None else idx).numpy().tobytes())
+    h.update(ds.labels[idx].numpy().tobytes())  # type: ignore[index]
+    return h.digest()
+
+
+def cache_key(
+    train: MultimodalTensorDataset, test: MultimodalTensorDataset, modality: str, cfg: ClassifierConfig
+) -> str:
+    """sha256 of the training and test data of `modality`, their labels, and the config."""
+    h = hashlib.sha256(f"v{CLASSIFIER_VERSION}{json.dumps(asdict(cfg), sort_keys=True)}".encode())
+    h.update(_fingerprint(train, modality, _items(train, modality, cfg.max_items)))
+    h.update(_fingerprint(test, modality, _items(test, modality, None)))
+    return h.hexdigest()[:20]
+
+
+def fit_classifier(
+    train: MultimodalTensorDataset,
+    test: MultimodalTensorDataset,
+    modality: str,
+    num_classes: int,
+    cfg: ClassifierConfig | None = None,
+) -> TrainedClassifier:
+    """Train a judge for `modality` on the training items' labels; score it on the test items."""
+    cfg = cfg or ClassifierConfig()
+    if train.labels is None or test.labels is None:
+        raise ValueError("a coherence classifier needs a data set with class labels")
+    if modality not in train.modalities:
+        raise ValueError(f"unknown modality {modality!r}; the data set has {list(train.modalities)}")
+    idx = _items(train, modality, cfg.max_items)
+    if not len(idx):
+        raise ValueError(f"no training item has modality {modality!r}")
+    g = torch.Generator().manual_seed(cfg.seed)
+    with torch.random.fork_rng():
+        torch.manual_seed(cfg.seed)
+        net = Classifier(tuple(train.data[modality].shape[1:]), num_classes, cfg.width)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    net.train()
+    for _ in range(cfg.epochs):
+        for block in idx[torch.randperm(len(idx), generator=g)].split(cfg.batch_size):
+            loss = nn.functional.cross_entropy(net(train.values(modality, block)), train.labels[block])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    test_idx = _items(test, modality, None)
+    pred = net.predict(test.values(modality, test_idx))
+    micro, macro = accuracies(pred, test.labels[test_idx], num_classes)
+    return TrainedClassifier(modality, net, micro, macro, cache_key(train, test, modality, cfg))
+
+
+def load_or_fit_classifier(
+    train: MultimodalTensorDataset,
+    test: MultimodalTensorDataset,
+    modality: str,
+    num_classes: int,
+    cache_dir: str | os.PathLike[str],
+    cfg: ClassifierConfig | None = None,
+) -> TrainedClassifier:
+    """The cached judge for this data and config if there is one, else a freshly trained (and cached) one."""
+    cfg = cfg or ClassifierConfig()
+    key = cache_key(train, test, modality, cfg)
+    path = Path(cache_dir) / f"classifier-{modality}-{key}.safetensors"
+    if path.exists():
+        try:
+            state = load_file(str(path))
+            meta = json.loads(path.with_suffix(".json").read_text())
+            net = Classifier(tuple(train.data[modality].shape[1:]), num_classes, cfg.width)
+            net.load_state_dict(state)
+            return TrainedClassifier(modality, net, float(meta["accuracy"]), float(meta["macro_accuracy"]), key)
+        except (OSError, SafetensorError, ValueError, KeyError, RuntimeError):
+            pass  # damaged or partial cache entry: train again and overwrite it
+    trained = fit_classifier(train, test, modality, num_classes, cfg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"accuracy": trained.accuracy, "macro_accuracy": trained.macro_accuracy, "config": asdict(cfg)}
+    partial = path.with_name(path.name + ".part")
+    save_file({k: v.contiguous() for k, v in trained.net.state_dict().items()}, str(partial))
+    path.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+    os.replace(partial, path)
+    return trained

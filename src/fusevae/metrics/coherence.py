@@ -1,0 +1,139 @@
+"""Coherence as fractional agreement (sensor-fusion paper IV-B; MMVAE's cross and joint coherence).
+
+Cross coherence: for a subset S of inputs and a modality t outside it, z ~ q(z | x_S) is decoded
+into t and the generated t is classified; the score is its agreement with the item's true class.
+Joint coherence: z ~ p(z) is decoded into every judged modality; the score is the fraction of
+samples whose predicted classes all agree. A label modality is judged by its own decoded class;
+an image-like one by a classifier the library trained on real data (metrics.classifier).
+Both micro accuracy (over items) and macro accuracy (mean over classes) are reported, named.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from ..data.tensor_dataset import MultimodalTensorDataset
+from ..model import MultimodalVAE
+from ..subsets import nonempty_subsets
+from .classifier import Classifier, accuracies
+
+
+@dataclass
+class CoherenceScore:
+    """One cross-coherence cell: inputs -> target, micro and macro accuracy over `n` items."""
+
+    inputs: tuple[str, ...]
+    target: str
+    micro: float
+    macro: float
+    n: int
+
+
+def _judged(model: MultimodalVAE, judges: Mapping[str, Classifier]) -> list[str]:
+    """Modalities that can be scored: label modalities and those with a judge."""
+    unknown = sorted(set(judges) - set(model.names))
+    if unknown:
+        raise ValueError(f"judges given for unknown modalities {unknown}; the model has {list(model.names)}")
+    return [n for n in model.names if n in judges or model.nets[n].cfg.kind == "label"]
+
+
+def _classes(model: MultimodalVAE, judges: Mapping[str, Classifier], name: str, params: Tensor) -> Tensor:
+    """Predicted classes of decoded parameters (..., B, *param_shape) of modality `name`, shape (..., B)."""
+    net = model.nets[name]
+    mean = net.mean(params)
+    if name in judges:
+        lead = mean.shape[: mean.dim() - len(judges[name].shape)]
+        return judges[name].predict(mean.reshape(-1, *judges[name].shape)).reshape(lead)
+    return mean.argmax(-1)  # a label modality: its decoded class
+
+
+def _num_classes(model: MultimodalVAE, judges: Mapping[str, Classifier], name: str) -> int:
+    return judges[name].num_classes if name in judges else int(model.nets[name].cfg.num_classes)
+
+
+@torch.no_grad()
+def cross_coherence(
+    model: MultimodalVAE,
+    dataset: MultimodalTensorDataset,
+    judges: Mapping[str, Classifier],
+    subsets: Sequence[Sequence[str]] | None = None,
+    batch_size: int = 512,
+    seed: int = 0,
+    progress: bool = False,
+) -> list[CoherenceScore]:
+    """Agreement of t generated from z ~ q(z | x_S) with the true class, for each subset S and judged t not in S.
+
+    subsets defaults to every non-empty proper subset of the model's modalities; items count
+    when every modality of S is present in them.
+    """
+    if dataset.labels is None:
+        raise ValueError("coherence needs a data set with class labels")
+    judged = _judged(model, judges)
+    names = list(model.names)
+    if subsets is None:
+        table = nonempty_subsets(len(names))
+        subsets = [tuple(n for n, on in zip(names, row) if on) for row in table.tolist() if not all(row)]
+    subsets = [tuple(s) for s in subsets]
+    for s in subsets:
+        if not s or set(s) - set(names):
+            raise ValueError(f"subset {list(s)} must name at least one of the model's modalities {names}")
+    model.eval()
+    device = next(model.parameters()).device
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        return _cross(model, dataset, judges, judged, subsets, batch_size, progress)
+
+
+def _cross(
+    model: MultimodalVAE,
+    dataset: MultimodalTensorDataset,
+    judges: Mapping[str, Classifier],
+    judged: list[str],
+    subsets: list[tuple[str, ...]],
+    batch_size: int,
+    progress: bool,
+) -> list[CoherenceScore]:
+    names, device, out = list(model.names), next(model.parameters()).device, []
+    for s in tqdm(subsets, desc="cross coherence", disable=not progress, leave=False):
+        targets = [t for t in judged if t not in s]
+        if not targets:
+            continue
+        cols = torch.tensor([names.index(m) for m in s])
+        items = torch.nonzero(dataset.mask[:, cols].all(1)).flatten()
+        preds: dict[str, list[Tensor]] = {t: [] for t in targets}
+        for block in items.split(batch_size):
+            z = model.posterior(dataset[block].to(device), list(s)).rsample()  # one z ~ q(z | x_S) per item
+            params = model.decode(z, targets)
+            for t in targets:
+                preds[t].append(_classes(model, judges, t, params[t]).cpu())
+        truth = dataset.labels[items]  # type: ignore[index]
+        for t in targets:
+            if len(items):
+                micro, macro = accuracies(torch.cat(preds[t]), truth, _num_classes(model, judges, t))
+                out.append(CoherenceScore(tuple(s), t, micro, macro, len(items)))
+    return out
+
+
+@torch.no_grad()
+def joint_coherence(
+    model: MultimodalVAE, judges: Mapping[str, Classifier], n: int = 10_000, batch_size: int = 1024, seed: int = 0
+) -> float:
+    """Fraction of prior samples z ~ p(z) whose decoded judged modalities are all given the same class."""
+    judged = _judged(model, judges)
+    if len(judged) < 2:
+        raise ValueError(f"joint coherence needs at least two judged modalities, got {judged}")
+    model.eval()
+    device = next(model.parameters()).device
+    g = torch.Generator(device=device).manual_seed(seed)  # z from the prior, the same for every model
+    agree = 0
+    for start in range(0, n, batch_size):
+        z = torch.randn(min(batch_size, n - start), model.latent_dim, generator=g, device=device)
+        params = model.decode(z, judged)
+        preds = torch.stack([_classes(model, judges, t, params[t]) for t in judged])
+        agree += int((preds == preds[:1]).all(0).sum())
+    return agree / n

@@ -1,0 +1,88 @@
+"""Judge classifiers for coherence: accuracy arithmetic, learning a separable set, the hash-keyed cache."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fusevae.data import MultimodalTensorDataset
+from fusevae.metrics import classifier as clf
+from fusevae.metrics.classifier import ClassifierConfig, accuracies, fit_classifier, load_or_fit_classifier
+
+
+def _blobs(n=600, seed=0, quantized=False):
+    """Images whose class is the row a bright bar sits in: separable, so a judge must learn it."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 4, (n,), generator=g)
+    x = torch.rand(n, 1, 12, 12, generator=g) * 0.3
+    for c in range(4):
+        x[labels == c, 0, 3 * c : 3 * c + 3, :] = 1.0
+    data = {"image": (x * 255).round().to(torch.uint8) if quantized else x, "label": labels}
+    return MultimodalTensorDataset(data, ("image", "label"), labels=labels, quantized=("image",) if quantized else ())
+
+
+@given(st.lists(st.integers(0, 4), min_size=1, max_size=60), st.integers(0, 10_000))
+@settings(max_examples=50, deadline=None)
+def test_micro_and_macro_accuracy_match_their_definitions(target, seed):
+    target = torch.tensor(target)
+    pred = torch.randint(0, 5, target.shape, generator=torch.Generator().manual_seed(seed))
+    micro, macro = accuracies(pred, target, 5)
+    assert micro == pytest.approx(float((pred == target).float().mean()))
+    per_class = [float((pred[target == c] == c).float().mean()) for c in range(5) if (target == c).any()]
+    assert macro == pytest.approx(sum(per_class) / len(per_class))
+
+
+def test_macro_differs_from_micro_on_imbalanced_classes():
+    target = torch.tensor([0] * 9 + [1])
+    pred = torch.zeros(10, dtype=torch.long)  # always class 0
+    assert accuracies(pred, target, 2) == pytest.approx((0.9, 0.5))
+    with pytest.raises(ValueError, match="must be equal"):
+        accuracies(pred[:3], target, 2)
+
+
+@pytest.mark.parametrize("quantized", [False, True])
+def test_a_judge_learns_a_separable_set_and_scores_itself_on_test_items(quantized):
+    train, test = _blobs(600, 0, quantized), _blobs(200, 1, quantized)
+    judge = fit_classifier(train, test, "image", 4, ClassifierConfig(epochs=5, batch_size=32, width=8))
+    assert judge.accuracy > 0.95 and judge.macro_accuracy > 0.95
+    assert torch.equal(judge.net.predict(test.values("image", torch.arange(5))), test.labels[:5])
+
+
+def test_judges_are_cached_by_the_hash_of_data_and_config(tmp_path, monkeypatch):
+    train, test = _blobs(300, 0), _blobs(100, 1)
+    cfg = ClassifierConfig(epochs=1, width=8)
+    first = load_or_fit_classifier(train, test, "image", 4, tmp_path, cfg)
+    assert len(list(tmp_path.glob("*.safetensors"))) == 1
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained again although a cached judge exists")
+
+    monkeypatch.setattr(clf, "fit_classifier", no_training)
+    again = load_or_fit_classifier(train, test, "image", 4, tmp_path, cfg)
+    assert again.key == first.key and again.accuracy == first.accuracy
+    x = test.values("image", torch.arange(50))
+    assert torch.equal(again.net.predict(x), first.net.predict(x))
+    # other data, other labels or another config: another key
+    changed = _blobs(300, 0)
+    changed.data["image"][0, 0, 0, 0] += 0.5
+    assert clf.cache_key(changed, test, "image", cfg) != first.key
+    assert clf.cache_key(train, test, "image", ClassifierConfig(epochs=2, width=8)) != first.key
+
+
+def test_a_damaged_cache_entry_is_retrained(tmp_path):
+    train, test = _blobs(300, 0), _blobs(100, 1)
+    cfg = ClassifierConfig(epochs=1, width=8)
+    first = load_or_fit_classifier(train, test, "image", 4, tmp_path, cfg)
+    path = next(tmp_path.glob("*.safetensors"))
+    path.write_bytes(b"not a safetensors file")
+    again = load_or_fit_classifier(train, test, "image", 4, tmp_path, cfg)
+    assert again.accuracy == pytest.approx(first.accuracy) and path.stat().st_size > 1000
+
+
+def test_a_judge_needs_labels_and_a_known_modality():
+    ds = _blobs(50)
+    with pytest.raises(ValueError, match="unknown modality"):
+        fit_classifier(ds, ds, "depth", 4)
+    unlabelled = MultimodalTensorDataset(ds.data, ds.modalities)
+    with pytest.raises(ValueError, match="class labels"):
+        fit_classifier(unlabelled, ds, "image", 4)
