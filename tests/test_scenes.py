@@ -257,3 +257,17 @@ def test_any_seed_labels_match_and_radar_only_at_objects(seed):
         assert 1 <= s.count[i] <= 3 and len(s.shapes[i][s.shapes[i] >= 0]) == s.count[i]
         assert _radar_in_boxes(s, i)
         assert np.all(s.radar[i, 0][s.radar[i, 0] > 0] >= 127)
+
+
+def test_layout_labels_mark_the_quadrants_of_the_object_centres():
+    from fusevae.data.scenes import FAR_Y, QUADRANTS, layout_labels
+
+    scenes = sc.render_scenes(60, seed=3)
+    labels = layout_labels(scenes)
+    assert labels.dtype == np.int64 and labels.min() >= 1 and labels.max() < 2 ** len(QUADRANTS)
+    for i in range(len(scenes)):
+        expected = 0
+        for j in range(int(scenes.count[i])):
+            x, y = scenes.positions[i, j]
+            expected |= 1 << (int(x < 0) + 2 * int(y > FAR_Y))
+        assert labels[i] == expected

@@ -16,7 +16,7 @@ from .fashion import fetch_fashion_mnist, load_fashion_mnist
 from .mnist import data_root, fetch_mnist, load_mnist
 from .paired import PARTNERS, pair_by_class
 from .polymnist import MAX_MODALITIES, make_polymnist
-from .scenes import N_SCENES, SHAPES, cache_path, load_scenes, split_scenes
+from .scenes import N_SCENES, QUADRANTS, SHAPES, cache_path, layout_labels, load_scenes, split_scenes
 from .tensor_dataset import IndexBatchSampler, MultimodalTensorDataset, batch_loader
 from .transforms import TRANSFORMS, make_transforms, photo_digits
 
@@ -65,8 +65,9 @@ DATASETS.update(
         "scenes": f"procedural 3-D scenes of 1-3 objects ({', '.join(SHAPES)}; six colours) on a ground plane: "
         "RGB image, depth map and bird's-eye radar without ground returns, each 32x32, plus ground-truth objects "
         f"and boxes; {N_SCENES:,} scenes split 70/10/20 (train + validation = the 80% of the sensor-fusion "
-        "paper's Multimodal Shapes 3D, same size); the class label is the set of shape kinds present (16 classes; "
-        "the 14 with 1-3 kinds occur); rendered once (~20 s) and cached; Apache-2.0",
+        "paper's Multimodal Shapes 3D, same size); the class label is the layout: which ground quadrants "
+        "(near/far x left/right) hold an object (16 classes; the 14 with 1-3 quadrants occur); rendered once "
+        "(~20 s) and cached; Apache-2.0",
     }
 )
 LOADERS = {
@@ -176,7 +177,10 @@ def _built_parts(name: str, root: str | os.PathLike[str] | None) -> list[tuple[d
     if name == "scenes":
         parts = split_scenes(load_scenes(root))
         return [
-            ({k: torch.from_numpy(getattr(p, k)) for k in ("image", "depth", "radar")}, torch.from_numpy(p.labels))
+            (
+                {k: torch.from_numpy(getattr(p, k)) for k in ("image", "depth", "radar")},
+                torch.from_numpy(layout_labels(p)),
+            )
             for p in parts
         ]
     mnist = load_mnist(root)
@@ -209,9 +213,9 @@ def _load_built(
                 data, names, labels=labels, binarize=names if binarize and part == "train" else (), quantized=names
             )
         )
-    classes = 2 ** len(SHAPES) if name == "scenes" else 10
+    classes = 2 ** len(QUADRANTS) if name == "scenes" else 10
     class_names = (
-        tuple("+".join(s for j, s in enumerate(SHAPES) if c >> j & 1) or "none" for c in range(classes))
+        tuple("+".join(s for j, s in enumerate(QUADRANTS) if c >> j & 1) or "none" for c in range(classes))
         if name == "scenes"
         else None
     )

@@ -415,6 +415,22 @@ def load_scenes(
     return scenes
 
 
+QUADRANTS = ("near-right", "near-left", "far-right", "far-left")  # bit q of a layout label
+FAR_Y = sum(PLACE_Y) / 2  # objects whose centre lies beyond this are far
+
+
+def layout_labels(scenes: Scenes) -> np.ndarray:
+    """Which ground quadrants (left/right of the camera axis x 0, near/far of FAR_Y) hold an object centre.
+
+    A bitmask over QUADRANTS in 1 .. 15: the class a coherence judge reads from any of the three
+    views (positions show in image, depth and radar alike, while the radar cannot tell a sphere
+    from a cylinder), standing in for the positions the paper's detector scored.
+    """
+    present = scenes.shapes >= 0
+    q = (scenes.positions[..., 0] < 0).astype(np.int64) + 2 * (scenes.positions[..., 1] > FAR_Y).astype(np.int64)
+    return np.bitwise_or.reduce(np.where(present, 1 << q, 0), axis=1)
+
+
 def split_scenes(scenes: Scenes) -> tuple[Scenes, Scenes, Scenes]:
     """Fixed split by position: test = the last n // 5 scenes, valid = the n // 10 before them, train = the rest.
 

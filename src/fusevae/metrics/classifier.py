@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from ..data.tensor_dataset import MultimodalTensorDataset
 
-CLASSIFIER_VERSION = 1
+CLASSIFIER_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,10 @@ class Classifier(nn.Module):
     def __init__(self, shape: tuple[int, ...], num_classes: int, width: int = 32) -> None:
         super().__init__()
         self.shape, self.num_classes = tuple(shape), num_classes
+        # per-element standardisation by the training data: a depth map's ground gradient would
+        # otherwise dwarf the objects standing on it
+        self.register_buffer("center", torch.zeros(self.shape))
+        self.register_buffer("scale", torch.ones(self.shape))
         if len(self.shape) == 3:
             c, h, w = self.shape
             self.net = nn.Sequential(
@@ -62,7 +66,18 @@ class Classifier(nn.Module):
             )
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x.reshape(-1, *self.shape).to(torch.float32))
+        return self.net((x.reshape(-1, *self.shape).to(torch.float32) - self.center) / self.scale)
+
+    @torch.no_grad()
+    def standardise_by(self, x: Tensor, chunk: int = 4096) -> None:
+        """Set the per-element centre and scale to the mean and standard deviation of x (N, *shape)."""
+        n, total, sq = 0, torch.zeros(self.shape, dtype=torch.float64), torch.zeros(self.shape, dtype=torch.float64)
+        for block in x.split(chunk):
+            block = block.to(torch.float64)
+            n, total, sq = n + len(block), total + block.sum(0), sq + (block**2).sum(0)
+        mean = total / n
+        self.center.copy_(mean)
+        self.scale.copy_((sq / n - mean**2).clamp_min(0).sqrt().clamp_min(0.05))
 
     @torch.no_grad()
     def predict(self, x: Tensor, chunk: int = 4096) -> Tensor:
@@ -141,6 +156,7 @@ def fit_classifier(
     with torch.random.fork_rng():
         torch.manual_seed(cfg.seed)
         net = Classifier(tuple(train.data[modality].shape[1:]), num_classes, cfg.width)
+    net.standardise_by(train.values(modality, idx))
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     net.train()
     for _ in range(cfg.epochs):
