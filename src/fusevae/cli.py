@@ -92,6 +92,13 @@ def _data(a: argparse.Namespace) -> None:
         print(fetch_dataset(a.name, a.data_dir))
 
 
+def _benchmark(a: argparse.Namespace) -> None:
+    from .benchmark import run_benchmark
+
+    folder = run_benchmark(a.config, a.out, a.data_dir, progress=not a.no_progress)
+    print((folder / "results.md").read_text())
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fusevae", description="Multimodal VAEs: train, evaluate, generate.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -139,9 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default=None, help="show: figure path (default docs/figures/data_NAME.png)")
     d.set_defaults(func=_data)
 
-    for sp in (t, e, g, d):
+    b = sub.add_parser("benchmark", help="presets x seeds on one data set: one table (resumable)")
+    b.add_argument("config", help="a benchmark config (JSON or YAML), e.g. configs/benchmarks/smvae_table1_mnist.yaml")
+    b.add_argument("--out", default=None, help="benchmark folder (default runs/benchmarks/NAME)")
+    b.set_defaults(func=_benchmark)
+
+    for sp in (t, e, g, d, b):
         sp.add_argument("--data-dir", default=None, help="data folder (default $FUSEVAE_DATA or ~/.cache/fusevae/data)")
-    for sp in (t, e):
+    for sp in (t, e, b):
         sp.add_argument("--no-progress", action="store_true")
     return p
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..config import ExperimentConfig
+from ..config import ExperimentConfig, FusionConfig, ObjectiveConfig
 from ..data import MultimodalData
 from ..data.tensor_dataset import MultimodalTensorDataset
 from ..model import MultimodalVAE
@@ -38,17 +38,22 @@ class SynergyScore:
 
 
 def unimodal_config(cfg: ExperimentConfig, modality: str) -> ExperimentConfig:
-    """cfg for `modality` alone: its own networks, latent size, budget and seed; a plain VAE (joint ELBO)."""
+    """cfg for `modality` alone: its own networks, latent size, budget, seed and KL schedule; a plain VAE."""
     names = [m.name for m in cfg.model.modalities]
     if modality not in names:
         raise ValueError(f"unknown modality {modality!r}; the config has {names}")
     out = copy.deepcopy(cfg)
     out.preset = f"unimodal-{modality}"
     out.model.modalities = [m for m in out.model.modalities if m.name == modality]
-    out.model.fusion.kind = "poe"
-    out.model.fusion.lcd_alpha = 0.0
-    out.objective.kind = "joint"
-    out.objective.weights = {k: v for k, v in out.objective.weights.items() if k == modality}
+    out.model.fusion = FusionConfig(kind="poe")  # one expert: its own Gaussian, whatever the preset fuses
+    # a plain VAE: the preset's KL schedule and this modality's weight, nothing of its multimodal scheme,
+    # so presets that share architecture, budget and KL schedule share one baseline
+    out.objective = ObjectiveConfig(
+        kind="joint",
+        beta=cfg.objective.beta,
+        warmup_epochs=cfg.objective.warmup_epochs,
+        weights={k: v for k, v in cfg.objective.weights.items() if k == modality},
+    )
     out.train.missing = {}
     return out
 

@@ -1,0 +1,311 @@
+"""`fusevae benchmark CONFIG`: presets x seeds on one data set, one architecture and budget, one table.
+
+Every cell of the grid trains a preset with the shared overrides and its seed, then measures the
+importance-sampled likelihoods under both proposals (SMVAE Table 1), cross and joint coherence
+(judges cached per data set), synergy against cached unimodal VAEs, linear probes per subset, train
+time and samples/s. A cell's results are written atomically when it ends; a rerun skips finished
+cells and resumes an interrupted training from its last checkpoint, so a killed benchmark picks up
+where it stopped. Results: `results.md` and `results.csv` (mean +- std over seeds), figures of the
+first seed (cross generation or label -> image, latent maps) under `figures/`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from .config import ConfigError, from_dict
+
+STAGES = ("train", "likelihoods", "coherence", "synergy", "latent")
+
+
+@dataclass
+class BenchmarkConfig:
+    """What a benchmark runs; shipped examples live in configs/benchmarks/."""
+
+    name: str
+    data: str
+    presets: list[str]
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    overrides: list[str] = field(default_factory=list)  # shared `key=value` config overrides (architecture, budget)
+    preset_overrides: dict[str, list[str]] = field(default_factory=dict)  # extra overrides of single presets
+    k: int = 1000  # importance samples for the likelihoods
+    n_test: int = 1000  # test items for the likelihoods (0: all)
+    coherence_items: int = 2000  # test items for cross coherence and synergy (0: all)
+    joint_samples: int = 10_000  # prior samples for joint coherence
+    synergy: bool = True
+    latent_maps: bool = True
+    map_items: int = 1000  # test items in each t-SNE panel
+    probe_items: int = 10_000  # training items the linear probes are fitted on
+    judge_epochs: int = 3  # coherence judges: epochs on the training set ...
+    judge_items: int = 0  # ... of its first n items (0: all)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> BenchmarkConfig:
+        """Read a JSON or YAML benchmark config, naming any unknown or ill-typed field."""
+        path = Path(path)
+        text = path.read_text()
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+        cfg = from_dict(cls, data, str(path))
+        if not cfg.presets or not cfg.seeds:
+            raise ConfigError(f"{path}: a benchmark needs at least one preset and one seed")
+        unknown = sorted(set(cfg.preset_overrides) - set(cfg.presets))
+        if unknown:
+            raise ConfigError(f"{path}: preset_overrides names presets {unknown} that the benchmark does not run")
+        return cfg
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    part = path.with_name(path.name + ".part")
+    part.write_text(json.dumps(obj, indent=2))
+    os.replace(part, path)
+
+
+class Benchmark:
+    """One benchmark folder: the config, a run per (preset, seed), caches, and the aggregated tables."""
+
+    def __init__(self, cfg: BenchmarkConfig, out: str | os.PathLike[str], data_dir: str | None = None) -> None:
+        from . import api
+
+        self.cfg, self.out, self.data_dir = cfg, Path(out), data_dir
+        self.configs = {}
+        for preset in cfg.presets:  # every cell's config is built (and checked) before anything trains
+            for seed in cfg.seeds:
+                extra = [*cfg.overrides, *cfg.preset_overrides.get(preset, []), f"train.seed={seed}"]
+                self.configs[preset, seed] = api.make_config(preset, cfg.data, extra)
+        self._data = None
+
+    @property
+    def data(self):  # noqa: ANN201 - MultimodalData, loaded on first use
+        if self._data is None:
+            from .data import load_dataset
+
+            first = next(iter(self.configs.values()))
+            self._data = load_dataset(self.cfg.data, self.data_dir, binarize=first.train.binarize)
+        return self._data
+
+    def run_dir(self, preset: str, seed: int) -> Path:
+        return self.out / "runs" / preset.replace("+", "_") / f"seed{seed}"
+
+    def done(self, preset: str, seed: int) -> bool:
+        return (self.run_dir(preset, seed) / "benchmark.json").exists()
+
+    def run(self, progress: bool = True) -> dict[str, Any]:
+        """Run every unfinished cell, then write and return the aggregated table."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        _write_json(self.out / "benchmark_config.json", asdict(self.cfg))
+        cells = list(self.configs)
+        todo = [c for c in cells if not self.done(*c)]
+        bar = tqdm(
+            total=len(cells) * len(STAGES),
+            initial=(len(cells) - len(todo)) * len(STAGES),
+            desc=self.cfg.name,
+            disable=not progress,
+            unit="stage",
+        )
+        for preset, seed in todo:
+            self._cell(preset, seed, bar)
+        bar.close()
+        return self.write_tables()
+
+    def _cell(self, preset: str, seed: int, bar: tqdm) -> None:
+        from . import api
+        from .checkpoint import load_model
+        from .metrics.coherence import cross_coherence, joint_coherence
+        from .metrics.latent import latent_maps
+        from .metrics.likelihood import likelihood_table
+
+        cfg, run = self.configs[preset, seed], self.run_dir(preset, seed)
+        first_seed = seed == self.cfg.seeds[0]
+        metrics: dict[str, float] = {}
+
+        def stage(name: str) -> None:
+            bar.set_postfix_str(f"{preset} seed {seed}: {name}")
+
+        stage("train")
+        if not (run / "model.safetensors").exists():
+            resume = (run / "checkpoints" / "last.ckpt").exists()
+            api.train(cfg, out=run, resume=resume, progress=False, data_dir=self.data_dir)
+        stats = json.loads((run / "train_stats.json").read_text())
+        metrics["train s"] = stats["train_seconds"]
+        metrics["samples/s"] = stats["samples_per_second"]
+        model, _ = load_model(run)
+        model.eval()
+        data = self.data
+        bar.update()
+
+        stage("likelihoods")
+        table = likelihood_table(
+            model, data.test, data.primary, data.condition, k=self.cfg.k, n=self.cfg.n_test or None, progress=False
+        )
+        for proposal, cols in table.items():
+            if proposal.startswith("q(z"):  # the two proposals; standard errors go to the run's results.json
+                metrics.update({f"{col} from {proposal}": v for col, v in cols.items() if not col.endswith(" se")})
+        _write_json(run / "results.json", table)
+        bar.update()
+
+        stage("coherence")
+        judges = self.judges()
+        test = data.test.subset(self.cfg.coherence_items) if self.cfg.coherence_items else data.test
+        nets = {m: j.net for m, j in judges.items()}
+        for s in cross_coherence(model, test, nets, seed=seed):
+            key = f"coherence {'+'.join(s.inputs)} -> {s.target}"
+            metrics[f"{key} (micro)"], metrics[f"{key} (macro)"] = s.micro, s.macro
+        if len([n for n in model.names if n in nets or model.nets[n].cfg.kind == "label"]) > 1:
+            metrics["joint coherence"] = joint_coherence(model, nets, n=self.cfg.joint_samples, seed=seed)
+        bar.update()
+
+        stage("synergy")
+        if self.cfg.synergy:
+            from .metrics.synergy import synergy, unimodal_baseline
+
+            judged = [m for m in model.names if m in nets or model.nets[m].cfg.kind == "label"]
+            baselines = {m: unimodal_baseline(cfg, data, m, self.out / "cache" / "unimodal") for m in judged}
+            for s in synergy(model, baselines, test, nets, data.num_classes, seed=seed):
+                metrics[f"synergy {s.modality}"] = s.gain
+        bar.update()
+
+        stage("latent maps")
+        if self.cfg.latent_maps:
+            figures = self.out / "figures"
+            path = figures / f"latent_{preset.replace('+', '_')}_seed{seed}.png"
+            probes = latent_maps(
+                model,
+                data.train,
+                data.test,
+                path,
+                n_map=self.cfg.map_items,
+                n_probe=self.cfg.probe_items,
+                seed=seed,
+                class_names=data.class_names,
+                draw=first_seed,
+            )
+            metrics.update({f"probe {s}": acc for s, acc in probes.items()})
+        if first_seed:
+            for p in api.generate(run, data_dir=self.data_dir, model=model, data=data, n=8):
+                target = self.out / "figures" / f"{preset.replace('+', '_')}_{p.name}"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(p.read_bytes())
+        bar.update()
+        judge_acc = {m: {"micro": j.accuracy, "macro": j.macro_accuracy} for m, j in judges.items()}
+        _write_json(run / "benchmark.json", {"preset": preset, "seed": seed, "metrics": metrics, "judges": judge_acc})
+
+    def judges(self) -> dict[str, Any]:
+        """Judge classifiers of the image-like modalities, cached in the benchmark folder."""
+        from .metrics.classifier import ClassifierConfig, load_or_fit_classifier
+
+        if not hasattr(self, "_judges"):
+            data = self.data
+            jcfg = ClassifierConfig(epochs=self.cfg.judge_epochs, max_items=self.cfg.judge_items or None)
+            self._judges = {
+                m.name: load_or_fit_classifier(
+                    data.train, data.test, m.name, data.num_classes, self.out / "cache", jcfg
+                )
+                for m in data.modalities
+                if m.kind != "label"
+            }
+        return self._judges
+
+    def write_tables(self) -> dict[str, Any]:
+        """results.csv (every metric: mean, std, n, values) and results.md (mean +- std) from finished cells."""
+        rows: dict[str, dict[str, list[float]]] = {}
+        judges: dict[str, Any] = {}
+        for preset, seed in self.configs:
+            path = self.run_dir(preset, seed) / "benchmark.json"
+            if path.exists():
+                result = json.loads(path.read_text())
+                judges = result["judges"]
+                for k, v in result["metrics"].items():
+                    rows.setdefault(preset, {}).setdefault(k, []).append(float(v))
+        with open(self.out / "results.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["preset", "metric", "mean", "std", "n", "values"])
+            for preset, metrics in rows.items():
+                for k, vals in metrics.items():
+                    mean, std = _mean_std(vals)
+                    w.writerow([preset, k, f"{mean:.6g}", f"{std:.6g}", len(vals), " ".join(f"{v:.6g}" for v in vals)])
+        (self.out / "results.md").write_text(_markdown(self.cfg, rows, judges))
+        return {"rows": rows, "judges": judges}
+
+
+def _mean_std(vals: list[float]) -> tuple[float, float]:
+    mean = sum(vals) / len(vals)
+    std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
+    return mean, std
+
+
+def _fmt(vals: list[float] | None, digits: int) -> str:
+    if not vals:
+        return "-"
+    mean, std = _mean_std(vals)
+    return f"{mean:.{digits}f} +- {std:.{digits}f}" if len(vals) > 1 else f"{mean:.{digits}f}"
+
+
+def _markdown(cfg: BenchmarkConfig, rows: dict[str, dict[str, list[float]]], judges: dict[str, Any]) -> str:
+    """Tables grouped by kind of metric, presets as rows, mean +- std over the finished seeds."""
+    metrics = list(dict.fromkeys(k for m in rows.values() for k in m))
+    groups = [
+        (f"Log-likelihoods (nats, K = {cfg.k})", [k for k in metrics if k.startswith("log p")], 2),
+        ("Cross coherence", [k for k in metrics if k.startswith("coherence")], 3),
+        (
+            "Joint coherence and synergy gain",
+            [k for k in metrics if k == "joint coherence" or k.startswith("synergy")],
+            3,
+        ),
+        ("Linear probes on posterior means (test accuracy)", [k for k in metrics if k.startswith("probe")], 3),
+        ("Cost", ["train s", "samples/s"], 0),
+    ]
+    seeds = {p: max((len(v) for v in m.values()), default=0) for p, m in rows.items()}
+    out = [
+        f"# {cfg.name}\n",
+        f"Data `{cfg.data}`; presets {', '.join(cfg.presets)}; seeds {cfg.seeds}; "
+        f"overrides `{' '.join(cfg.overrides)}`. Mean +- sample std over the finished seeds ("
+        + ", ".join(f"{p}: {n}" for p, n in seeds.items())
+        + ").\n",
+    ]
+    if judges:
+        out.append(
+            "Judges (test accuracy micro / macro): "
+            + ", ".join(f"{m} {a['micro']:.3f} / {a['macro']:.3f}" for m, a in judges.items())
+            + ".\n"
+        )
+    for title, keys, digits in groups:
+        keys = [k for k in keys if any(k in m for m in rows.values())]
+        if not keys:
+            continue
+        out.append(f"## {title}\n")
+        out.append("| preset | " + " | ".join(k.replace("|", "\\|") for k in keys) + " |")
+        out.append("|---|" + "---|" * len(keys))
+        for preset, m in rows.items():
+            out.append(f"| {preset} | " + " | ".join(_fmt(m.get(k), digits) for k in keys) + " |")
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
+def run_benchmark(
+    config: str | os.PathLike[str] | BenchmarkConfig,
+    out: str | os.PathLike[str] | None = None,
+    data_dir: str | None = None,
+    progress: bool = True,
+) -> Path:
+    """Run (or resume) a benchmark; returns its folder (default runs/benchmarks/<name>)."""
+    cfg = config if isinstance(config, BenchmarkConfig) else BenchmarkConfig.load(config)
+    folder = Path(out or Path("runs") / "benchmarks" / cfg.name)
+    started = time.perf_counter()
+    Benchmark(cfg, folder, data_dir).run(progress=progress)
+    if progress:
+        print(f"{cfg.name}: {time.perf_counter() - started:.0f} s; tables in {folder}/results.md and results.csv")
+    return folder

@@ -1,0 +1,114 @@
+"""`fusevae benchmark`: one table over presets x seeds, resumable without redoing finished runs."""
+
+import csv
+import json
+
+import pytest
+
+from fusevae import api, cli
+from fusevae.benchmark import Benchmark, BenchmarkConfig, run_benchmark
+from fusevae.config import ConfigError
+
+NETS = [
+    f"model.modalities.{m}.{part}=[64]" for m in ("image", "label") for part in ("encoder_hidden", "decoder_hidden")
+]
+
+
+def _config(**kw):
+    base = dict(
+        name="tiny",
+        data="mnist",
+        presets=["mvae", "mopoe"],
+        seeds=[0],
+        overrides=[*NETS, "model.latent_dim=8", "train.epochs=1", "train.limit_train=512", "train.limit_val=200"],
+        k=5,
+        n_test=50,
+        coherence_items=100,
+        joint_samples=200,
+        map_items=120,
+        probe_items=300,
+        judge_epochs=1,
+        judge_items=2000,
+    )
+    base.update(kw)
+    return BenchmarkConfig(**base)
+
+
+def test_a_killed_benchmark_resumes_without_redoing_finished_runs(tmp_path, monkeypatch, mnist):
+    trained = []
+    real_train = api.train
+
+    def train(cfg, *args, **kwargs):
+        trained.append(cfg.preset)
+        if cfg.preset == "mopoe" and len(trained) == 2:
+            raise KeyboardInterrupt  # killed during the second run
+        return real_train(cfg, *args, **kwargs)
+
+    monkeypatch.setattr(api, "train", train)
+    out = tmp_path / "bench"
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(_config(), out, progress=False)
+    assert (out / "runs" / "mvae" / "seed0" / "benchmark.json").exists()
+    assert not (out / "runs" / "mopoe" / "seed0" / "benchmark.json").exists()
+    trained.clear()
+    run_benchmark(_config(), out, progress=False)
+    assert trained == ["mopoe"]  # the finished mvae run is not redone
+
+    result = json.loads((out / "runs" / "mvae" / "seed0" / "benchmark.json").read_text())["metrics"]
+    for key in (
+        "log p(x,y) from q(z|x,y)",
+        "log p(x|y) from q(z|x)",
+        "coherence image -> label (micro)",
+        "coherence label -> image (macro)",
+        "joint coherence",
+        "synergy image",
+        "synergy label",
+        "probe image+label",
+        "samples/s",
+    ):
+        assert key in result, key
+    with open(out / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["preset"] for r in rows} == {"mvae", "mopoe"}
+    md = (out / "results.md").read_text()
+    assert "## Cross coherence" in md and "| mopoe |" in md and "Judges (test accuracy micro / macro): image" in md
+    assert (out / "figures" / "latent_mvae_seed0.png").exists() and (
+        out / "figures" / "mvae_label_to_image.png"
+    ).exists()
+    assert len(list((out / "cache" / "unimodal").iterdir())) == 2  # image and label baselines, shared by presets
+
+
+def test_means_and_stds_over_seeds_in_the_tables(tmp_path):
+    cfg = _config(presets=["mvae"], seeds=[0, 1])
+    bench = Benchmark(cfg, tmp_path)
+    for seed, value in ((0, 0.5), (1, 0.7)):
+        run = bench.run_dir("mvae", seed)
+        run.mkdir(parents=True)
+        metrics = {"joint coherence": value, "train s": 10.0 * (seed + 1)}
+        (run / "benchmark.json").write_text(json.dumps({"metrics": metrics, "judges": {}}))
+    bench.write_tables()
+    md = (tmp_path / "results.md").read_text()
+    assert "| mvae | 0.600 +- 0.141 |" in md and "| mvae | 15 +- 7 |" in md
+
+
+def test_benchmark_configs_fail_early_and_by_name(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"name": "x", "data": "mnist", "presets": ["mvae"], "epoch": 3}))
+    with pytest.raises(ConfigError, match="unknown field"):
+        BenchmarkConfig.load(bad)
+    bad.write_text(json.dumps({"name": "x", "data": "mnist", "presets": ["mvae"], "preset_overrides": {"smvae": []}}))
+    with pytest.raises(ConfigError, match="does not run"):
+        BenchmarkConfig.load(bad)
+    with pytest.raises(ValueError, match="unknown"):
+        Benchmark(_config(presets=["nosuch"]), tmp_path)
+    assert cli.main(["benchmark", str(bad), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_shipped_benchmark_configs_load_and_build():
+    from pathlib import Path
+
+    configs = sorted(Path("configs/benchmarks").glob("*.yaml"))
+    assert len(configs) >= 3
+    for path in configs:
+        cfg = BenchmarkConfig.load(path)
+        Benchmark(cfg, "/nonexistent/never/written")  # builds and checks every cell's config, writes nothing
