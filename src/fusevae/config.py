@@ -38,10 +38,11 @@ class ModalityConfig:
 class FusionConfig:
     """How the joint posterior q(z | x_S) is formed for a subset S."""
 
-    kind: str = "poe"  # poe | moe | mopoe | rbcm | bce | rce | set_attention | mean | sum
+    kind: str = "poe"  # poe | moe | mopoe | rbcm | bce | rce | set_attention | mean | sum | subset_encoders
     heads: int = 4  # set_attention: number of attention heads
     rbcm_beta: float | None = None  # rbcm: None = the paper's per-dimension beta; a number fixes every beta
     lcd_alpha: float = 0.0  # latent component dropout rate during training (sensor-fusion eq. 13-14); 0 = off
+    subsets: str = "all"  # subset_encoders: "all" non-empty subsets (M2VAE) or "jmvae" (full, leave-one-out, singles)
 
 
 @dataclass
@@ -73,6 +74,8 @@ class ObjectiveConfig:
     reconstruct: str = "present"  # "present": every present modality; "subset": only the inputs
     permute: bool = True  # feed each subset in a random order (eq. 4)
     l2: float = 0.0  # L2 regularisation of mu -> 0 and sigma -> 1 (SMVAE section 3)
+    # jmvae (M2VAE eq. 3): weight of the KL terms that pull each single-modality posterior to the joint one
+    alpha: float = 1.0
 
 
 @dataclass

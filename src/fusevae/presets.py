@@ -115,6 +115,20 @@ preset("mvae+lcd", "poe", "lcd", doc="PoE trained with latent component dropout 
 preset("rbcm+lcd", "rbcm", "lcd", doc="RBCM trained with latent component dropout (eq. 13-14, alpha 0.1)")
 
 
+JMVAE_ALPHA = 0.1  # weight of the KL terms; a hyperparameter of JMVAE, not tuned here
+
+
+def _jmvae(specs: list[ModalityConfig], data: str) -> ExperimentConfig:
+    """JMVAE-kl: subset encoders (joint, leave-one-out, single); joint ELBO - alpha * sum_m KL(q(z|X) || q(z|X\\m))"""
+    cfg = compose(specs, data, "subset_encoders", "jmvae", "elbo", "jmvae")
+    cfg.model.fusion.subsets = "jmvae"
+    cfg.objective.alpha = JMVAE_ALPHA
+    return cfg
+
+
+PRESETS["jmvae"] = _jmvae
+
+
 def preset_config(
     name: str | None,
     specs: list[ModalityConfig],

@@ -16,6 +16,7 @@ from .experts import (
 )
 from .pooling import Pooling
 from .set_attention import SetAttention
+from .subset_encoders import SubsetEncoders
 
 # what each fusion reads: Gaussian experts per modality, or modality embeddings (set functions)
 FUSIONS: dict[str, str] = {
@@ -28,6 +29,7 @@ FUSIONS: dict[str, str] = {
     "set_attention": "embeddings",
     "mean": "embeddings",
     "sum": "embeddings",
+    "subset_encoders": "embeddings",
 }
 
 
@@ -43,6 +45,8 @@ def make_fusion(cfg: ModelConfig, embed_dim: int) -> Fusion:
         raise ValueError(f"unknown fusion {f.kind!r}; expected one of {sorted(FUSIONS)}")
     if f.rbcm_beta is not None and f.kind != "rbcm":
         raise ValueError(f"fusion.rbcm_beta only applies to the rbcm fusion, not {f.kind!r}")
+    if f.subsets != "all" and f.kind != "subset_encoders":
+        raise ValueError(f"fusion.subsets only applies to the subset_encoders fusion, not {f.kind!r}")
     if f.lcd_alpha > 0 and FUSIONS[f.kind] != "experts":
         raise ValueError(
             f"fusion.lcd_alpha: latent component dropout drops latent components of Gaussian experts, "
@@ -61,6 +65,9 @@ def make_fusion(cfg: ModelConfig, embed_dim: int) -> Fusion:
         fusion = BestComponentExpert()
     elif f.kind == "rce":
         fusion = RandomComponentExpert()
+    elif f.kind == "subset_encoders":
+        names = tuple(m.name for m in cfg.modalities)
+        fusion = SubsetEncoders(names, embed_dim, cfg.latent_dim, f.subsets, cfg.logvar_min, cfg.logvar_max)
     elif f.kind == "set_attention":
         fusion = SetAttention(embed_dim, cfg.latent_dim, f.heads, cfg.logvar_min, cfg.logvar_max)
     else:
@@ -82,6 +89,7 @@ __all__ = [
     "RandomComponentExpert",
     "RobustBayesianCommittee",
     "SetAttention",
+    "SubsetEncoders",
     "make_fusion",
     "mixture_components",
     "product_of_experts",

@@ -7,6 +7,7 @@ from ..model import MultimodalVAE
 from .base import Objective, ObjectiveOutput
 from .cross import ECGObjective, RMDObjective
 from .estimators import ELBO, ESTIMATORS, IWAE, DReG, Estimator, make_estimator
+from .jmvae import JMVAEObjective
 from .joint import JointObjective, LCDObjective
 from .mmvae import MMVAEObjective
 from .mvae import MVAEObjective
@@ -20,6 +21,7 @@ OBJECTIVES: dict[str, type[Objective]] = {
     "lcd": LCDObjective,
     "smvae": SMVAEObjective,
     "mmvae": MMVAEObjective,
+    "jmvae": JMVAEObjective,
 }
 
 
@@ -34,6 +36,7 @@ __all__ = [
     "ELBO",
     "ESTIMATORS",
     "IWAE",
+    "JMVAEObjective",
     "OBJECTIVES",
     "DReG",
     "ECGObjective",
