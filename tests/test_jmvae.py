@@ -98,7 +98,7 @@ def test_the_jmvae_loss_is_the_joint_elbo_minus_alpha_times_the_single_kls(mnist
 def test_jmvae_is_refused_with_a_mixture_and_alpha_belongs_to_it():
     with pytest.raises(ValueError, match="Gaussian posteriors"):
         api.make_config("jmvae", "mnist", ["model.fusion.kind=moe", "model.fusion.subsets=all"])
-    with pytest.raises(ValueError, match="objective.alpha is an option of the jmvae scheme"):
+    with pytest.raises(ValueError, match="objective.alpha is an option of the jmvae / m2vae scheme"):
         api.make_config("mvae", "mnist", ["objective.alpha=0.5"])
     with pytest.raises(ValueError, match="fusion.subsets only applies"):
         api.make_config("mvae", "mnist", ["model.fusion.subsets=jmvae"])

@@ -41,9 +41,11 @@ def make_config(
 def check_config(cfg: ExperimentConfig) -> None:
     """Build the model and objective of `cfg`, raising the ValueError that names what does not fit."""
     from .objectives import make_objective
+    from .train import make_optimizer
 
     model = MultimodalVAE(cfg.model)
-    make_objective(cfg.objective, model)
+    make_objective(cfg.objective, model, epochs=cfg.train.epochs)
+    make_optimizer(cfg.train, model.parameters())
     check_drop_rates(cfg.train.missing, model.names)  # train.missing, before any data is loaded
 
 

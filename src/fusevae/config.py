@@ -38,11 +38,14 @@ class ModalityConfig:
 class FusionConfig:
     """How the joint posterior q(z | x_S) is formed for a subset S."""
 
-    kind: str = "poe"  # poe | moe | mopoe | rbcm | bce | rce | set_attention | mean | sum | subset_encoders
+    # poe | moe | mopoe | rbcm | bce | rce | set_attention | mean | sum | subset_encoders | zero_fill
+    kind: str = "poe"
     heads: int = 4  # set_attention: number of attention heads
     rbcm_beta: float | None = None  # rbcm: None = the paper's per-dimension beta; a number fixes every beta
     lcd_alpha: float = 0.0  # latent component dropout rate during training (sensor-fusion eq. 13-14); 0 = off
-    subsets: str = "all"  # subset_encoders: "all" non-empty subsets (M2VAE) or "jmvae" (full, leave-one-out, singles)
+    # subset_encoders: "all" non-empty subsets (M2VAE), "jmvae" (full, leave-one-out, singles) or "singles" (full
+    # and singles: tVAE)
+    subsets: str = "all"
 
 
 @dataclass
@@ -50,6 +53,7 @@ class ModelConfig:
     modalities: list[ModalityConfig]
     latent_dim: int = 64
     activation: str = "swish"
+    decoder_activation: str | None = None  # the decoders' hidden activation when it differs (M2VAE Table 2: tanh)
     fusion: FusionConfig = field(default_factory=FusionConfig)
     # log-variance of every posterior is kept in (logvar_min, logvar_max); see distributions.bounded_logvar
     logvar_min: float = -12.0
@@ -60,7 +64,7 @@ class ModelConfig:
 class ObjectiveConfig:
     """Which subsets a step evaluates, what each reconstructs, and how it is estimated."""
 
-    kind: str = "mvae"  # the scheme: joint | mvae | ecg | rmd | lcd | smvae | mmvae
+    kind: str = "mvae"  # the scheme: joint | mvae | ecg | rmd | lcd | smvae | mmvae | jmvae | jmvae_zero | tvae | m2vae
     estimator: str = "elbo"  # elbo | iwae | dreg
     k: int = 1  # samples per subset row during training (for a mixture: in total, spread over its components)
     variant: str = "tighter"  # iwae/dreg on a mixture posterior: "tighter" or MMVAE's "looser"
@@ -74,8 +78,14 @@ class ObjectiveConfig:
     reconstruct: str = "present"  # "present": every present modality; "subset": only the inputs
     permute: bool = True  # feed each subset in a random order (eq. 4)
     l2: float = 0.0  # L2 regularisation of mu -> 0 and sigma -> 1 (SMVAE section 3)
-    # jmvae (M2VAE eq. 3): weight of the KL terms that pull each single-modality posterior to the joint one
+    # jmvae (M2VAE eq. 3) and m2vae (eq. 10): weight of the KL terms between a set's posterior and its subsets'
     alpha: float = 1.0
+    # m2vae, jmvae, jmvae_zero, tvae: beta per reconstructed set S from a normalised beta (M2VAE section 3,
+    # Higgins et al. 2017): beta_S = beta_norm * D_S / D_z, D_S the data size of S, D_z the latent size
+    beta_norm: float | None = None
+    subset_beta: dict[str, float] = field(default_factory=dict)  # m2vae: beta of named subsets, e.g. {"x+w": 2.0}
+    # tvae: the share of the epochs that trains the joint VAE; the rest trains the single-modality encoders
+    joint_fraction: float = 0.5
 
 
 @dataclass
@@ -83,6 +93,7 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 128
     lr: float = 1e-3
+    optimizer: str = "adam"  # adam | rmsprop (M2VAE Table 2's MoG models)
     seed: int = 0
     binarize: bool = False  # dynamic binarisation of [0,1] images at every draw
     limit_train: int = 0  # use only the first N training items (0: all)
@@ -210,7 +221,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 def _is_free_mapping(parts: list[str]) -> bool:
     # dict-valued fields accept new keys (objective.weights.<modality>, train.missing.<modality>)
-    return len(parts) >= 2 and parts[-2] in ("weights", "missing")
+    return len(parts) >= 2 and parts[-2] in ("weights", "missing", "subset_beta")
 
 
 def _step(node: Any, part: str, where: str) -> Any:

@@ -33,7 +33,7 @@ def mlp(sizes: list[int], act: str, final_act: bool) -> nn.Sequential:
 class ModalityNets(nn.Module):
     """Encoder x -> embedding (B, E), decoder z -> likelihood parameters, and the likelihood."""
 
-    def __init__(self, cfg: ModalityConfig, latent_dim: int, act: str) -> None:
+    def __init__(self, cfg: ModalityConfig, latent_dim: int, act: str, decoder_act: str | None = None) -> None:
         super().__init__()
         if cfg.kind not in KINDS:
             raise ValueError(f"modality {cfg.name!r}: unknown kind {cfg.kind!r}; expected one of {KINDS}")
@@ -54,7 +54,7 @@ class ModalityNets(nn.Module):
             self.encoder = nn.Sequential(nn.Flatten(), mlp([d_in, *cfg.encoder_hidden], act, True))
         self.likelihood: Likelihood = make_likelihood(cfg.likelihood, len(self.event_shape), cfg.likelihood_scale)
         self.param_shape = self.likelihood.param_shape(self.event_shape, cfg.num_classes)
-        self.decoder = mlp([latent_dim, *cfg.decoder_hidden, math.prod(self.param_shape)], act, False)
+        self.decoder = mlp([latent_dim, *cfg.decoder_hidden, math.prod(self.param_shape)], decoder_act or act, False)
 
     @property
     def embed_dim(self) -> int:
@@ -70,6 +70,17 @@ class ModalityNets(nn.Module):
                 return table[x]
             return self.encoder(x)
         return self.encoder(x)
+
+    def null_embedding(self) -> Tensor:
+        """The embedding (E,) of an all-zero input: what a zero-filled missing modality contributes (JMVAE-Zero).
+
+        For a label it is the embedding of an all-zero one-hot vector: the layers after the lookup table
+        applied to a zero row.
+        """
+        device = next(self.parameters()).device
+        if self.cfg.kind == "label":
+            return self.encoder[1:](torch.zeros(1, self.cfg.encoder_hidden[0], device=device))[0]
+        return self.encoder(torch.zeros(1, *self.event_shape, device=device))[0]
 
     def decode(self, z: Tensor) -> Tensor:
         """Decoder output with z's leading shape kept: (*lead, *param_shape), in float32.

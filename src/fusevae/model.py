@@ -34,10 +34,15 @@ class MultimodalVAE(nn.Module):
         if len(set(names)) != len(names):
             raise ValueError(f"modality names must be unique, got {names}")
         self.names: tuple[str, ...] = tuple(names)
-        self.nets = nn.ModuleDict({m.name: ModalityNets(m, cfg.latent_dim, cfg.activation) for m in cfg.modalities})
+        self.nets = nn.ModuleDict(
+            {
+                m.name: ModalityNets(m, cfg.latent_dim, cfg.activation, cfg.decoder_activation)
+                for m in cfg.modalities
+            }
+        )
         dims = {n: self.nets[n].embed_dim for n in names}
         self.fusion = make_fusion(cfg, max(dims.values()))
-        if self.fusion.consumes == "embeddings" and len(set(dims.values())) != 1:
+        if self.fusion.consumes in ("embeddings", "zero_filled") and len(set(dims.values())) != 1:
             raise ValueError(f"{cfg.fusion.kind} needs one embedding size for all modalities, got {dims}")
         if self.fusion.consumes == "experts":
             # one Gaussian expert q(z | x_m) per modality
@@ -49,9 +54,17 @@ class MultimodalVAE(nn.Module):
 
     # -- inference ---------------------------------------------------------------------
     def encode(self, batch: Batch) -> Encoded:
-        """Each modality's encoder, run once: stacked embeddings (B, M, E) or experts (B, M, D)."""
+        """Each modality's encoder, run once: stacked embeddings (B, M, E) or experts (B, M, D).
+
+        A fusion that reads zero-filled inputs (JMVAE-Zero) gets (B, 2M, E): the embeddings, then
+        the embedding of a zero input of each modality, which stands in for any modality left out.
+        """
         embeddings = [self.nets[n].encode(batch.data[n]) if n in batch.data else None for n in self.names]
         ref = next(e for e in embeddings if e is not None)
+        if self.fusion.consumes == "zero_filled":
+            nulls = torch.stack([self.nets[n].null_embedding().to(ref.dtype) for n in self.names])  # (M, E)
+            real = [e if e is not None else nulls[i].expand_as(ref) for i, e in enumerate(embeddings)]
+            return torch.cat([torch.stack(real, 1), nulls.unsqueeze(0).expand(ref.shape[0], -1, -1)], 1)
         if self.fusion.consumes == "embeddings":
             return torch.stack([e if e is not None else torch.zeros_like(ref) for e in embeddings], dim=1)
         mus, logvars = [], []

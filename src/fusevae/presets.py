@@ -128,6 +128,33 @@ def _jmvae(specs: list[ModalityConfig], data: str) -> ExperimentConfig:
 
 PRESETS["jmvae"] = _jmvae
 
+M2VAE_ALPHA = 0.01  # M2VAE 5.1.1: alpha = 1 collapses the classes of the joint encoder; alpha <= 1e-2 does not
+
+
+def _m2vae(specs: list[ModalityConfig], data: str) -> ExperimentConfig:
+    """M2VAE: an encoder for every subset; the recursive bound of eq. 11 (alpha 0.01 on the mutual KL terms)"""
+    cfg = compose(specs, data, "subset_encoders", "m2vae", "elbo", "m2vae")
+    cfg.model.fusion.subsets = "all"
+    cfg.objective.alpha = M2VAE_ALPHA
+    return cfg
+
+
+def _jmvae_zero(specs: list[ModalityConfig], data: str) -> ExperimentConfig:
+    """JMVAE-Zero: one joint encoder fed zeros for missing modalities; joint ELBO over single-modality copies"""
+    return compose(specs, data, "zero_fill", "jmvae_zero", "elbo", "jmvae-zero")
+
+
+def _tvae(specs: list[ModalityConfig], data: str) -> ExperimentConfig:
+    """tVAE: the joint VAE first, then single-modality encoders trained through the frozen decoders"""
+    cfg = compose(specs, data, "subset_encoders", "tvae", "elbo", "tvae")
+    cfg.model.fusion.subsets = "singles"
+    return cfg
+
+
+PRESETS["m2vae"] = _m2vae
+PRESETS["jmvae-zero"] = _jmvae_zero
+PRESETS["tvae"] = _tvae
+
 
 def preset_config(
     name: str | None,

@@ -17,6 +17,7 @@ from .experts import (
 from .pooling import Pooling
 from .set_attention import SetAttention
 from .subset_encoders import SubsetEncoders
+from .zero_fill import ZeroFilledJoint
 
 # what each fusion reads: Gaussian experts per modality, or modality embeddings (set functions)
 FUSIONS: dict[str, str] = {
@@ -30,6 +31,7 @@ FUSIONS: dict[str, str] = {
     "mean": "embeddings",
     "sum": "embeddings",
     "subset_encoders": "embeddings",
+    "zero_fill": "zero_filled",
 }
 
 
@@ -68,6 +70,8 @@ def make_fusion(cfg: ModelConfig, embed_dim: int) -> Fusion:
     elif f.kind == "subset_encoders":
         names = tuple(m.name for m in cfg.modalities)
         fusion = SubsetEncoders(names, embed_dim, cfg.latent_dim, f.subsets, cfg.logvar_min, cfg.logvar_max)
+    elif f.kind == "zero_fill":
+        fusion = ZeroFilledJoint(len(cfg.modalities), embed_dim, cfg.latent_dim, cfg.logvar_min, cfg.logvar_max)
     elif f.kind == "set_attention":
         fusion = SetAttention(embed_dim, cfg.latent_dim, f.heads, cfg.logvar_min, cfg.logvar_max)
     else:
@@ -90,6 +94,7 @@ __all__ = [
     "RobustBayesianCommittee",
     "SetAttention",
     "SubsetEncoders",
+    "ZeroFilledJoint",
     "make_fusion",
     "mixture_components",
     "product_of_experts",

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from ..distributions import DiagGaussian, bounded_logvar
 from .base import Fusion
 
-SUBSET_CHOICES = ("all", "jmvae")
+SUBSET_CHOICES = ("all", "jmvae", "singles")
 
 
 def needed_subsets(m: int, which: str) -> list[tuple[int, ...]]:
@@ -26,12 +26,15 @@ def needed_subsets(m: int, which: str) -> list[tuple[int, ...]]:
 
     "all": every non-empty subset (M2VAE). "jmvae": each single modality, each leave-one-out subset
     (the KL partners of M2VAE appendix 6.1.1) and the full set; for M = 2 that is all three.
+    "singles": each single modality and the full set (tVAE).
     """
     if which == "all":
         return [c for r in range(1, m + 1) for c in itertools.combinations(range(m), r)]
     if which == "jmvae":
         loo = [c for c in itertools.combinations(range(m), m - 1) if c]
         return sorted(dict.fromkeys([(i,) for i in range(m)] + loo + [tuple(range(m))]), key=lambda c: (len(c), c))
+    if which == "singles":
+        return [(i,) for i in range(m)] + ([tuple(range(m))] if m > 1 else [])
     raise ValueError(f"fusion.subsets must be one of {SUBSET_CHOICES}, got {which!r}")
 
 

@@ -9,9 +9,11 @@ from .cross import ECGObjective, RMDObjective
 from .estimators import ELBO, ESTIMATORS, IWAE, DReG, Estimator, make_estimator
 from .jmvae import JMVAEObjective
 from .joint import JointObjective, LCDObjective
+from .m2vae import M2VAEObjective
 from .mmvae import MMVAEObjective
 from .mvae import MVAEObjective
 from .smvae import SMVAEObjective
+from .two_stage import JMVAEZeroObjective, TVAEObjective
 
 OBJECTIVES: dict[str, type[Objective]] = {
     "joint": JointObjective,
@@ -22,14 +24,22 @@ OBJECTIVES: dict[str, type[Objective]] = {
     "smvae": SMVAEObjective,
     "mmvae": MMVAEObjective,
     "jmvae": JMVAEObjective,
+    "jmvae_zero": JMVAEZeroObjective,
+    "tvae": TVAEObjective,
+    "m2vae": M2VAEObjective,
 }
 
 
-def make_objective(cfg: ObjectiveConfig, model: MultimodalVAE) -> Objective:
-    """The scheme cfg.kind with its estimator; an invalid combination with the model fails here, naming why."""
+def make_objective(cfg: ObjectiveConfig, model: MultimodalVAE, epochs: float | None = None) -> Objective:
+    """The scheme cfg.kind with its estimator; an invalid combination with the model fails here, naming why.
+
+    `epochs`, the training length, is needed by schemes that schedule stages by it (tvae).
+    """
     if cfg.kind not in OBJECTIVES:
         raise ValueError(f"unknown scheme {cfg.kind!r}; expected one of {sorted(OBJECTIVES)}")
-    return OBJECTIVES[cfg.kind](cfg, model)
+    objective = OBJECTIVES[cfg.kind](cfg, model)
+    objective.set_epochs(epochs)
+    return objective
 
 
 __all__ = [
@@ -37,6 +47,9 @@ __all__ = [
     "ESTIMATORS",
     "IWAE",
     "JMVAEObjective",
+    "JMVAEZeroObjective",
+    "M2VAEObjective",
+    "TVAEObjective",
     "OBJECTIVES",
     "DReG",
     "ECGObjective",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -62,8 +63,71 @@ class Objective(ABC):
             raise ValueError("objective.beta and objective.warmup_epochs must be >= 0")
         self.cfg = cfg
         self.names = model.names
+        self.epochs: float | None = None
+        self._beta_by_code = self._subset_betas(cfg, model)
         self.estimator: Estimator = make_estimator(cfg.estimator, cfg.k, cfg.variant)
         self.weights = torch.tensor([cfg.weights.get(n, 1.0) for n in model.names])
+
+    def set_epochs(self, epochs: float | None) -> None:
+        """The training length in epochs, for schemes that schedule by it (tvae)."""
+        self.epochs = epochs
+
+    @staticmethod
+    def _subset_betas(cfg: ObjectiveConfig, model: MultimodalVAE) -> Tensor | None:
+        """beta of every reconstructed set, indexed by its bitmask (2^M,), or None when beta is one number.
+
+        beta_S = beta_norm * D_S / D_z (M2VAE section 3): the paper writes beta_norm = beta * D_x / D_z, but its
+        own numbers (beta_norm = 0.01 gives beta ~ 4 for 784 pixels and D_z = 2) and Higgins et al.'s
+        definition both give beta = beta_norm * D_x / D_z, which is what this computes.
+        """
+        if cfg.beta_norm is None and not cfg.subset_beta:
+            return None
+        if cfg.beta_norm is not None:
+            if cfg.beta_norm <= 0:
+                raise ValueError(f"objective.beta_norm must be > 0, got {cfg.beta_norm}")
+            if cfg.beta != 1.0:
+                raise ValueError("set objective.beta or objective.beta_norm, not both: beta_norm sets each set's beta")
+        names = model.names
+        sizes = [
+            float(math.prod(n.cfg.shape)) if n.cfg.kind != "label" else float(n.cfg.num_classes)
+            for n in (model.nets[k] for k in names)
+        ]
+        table = torch.empty(2 ** len(names))
+        for code in range(len(table)):
+            members = [i for i in range(len(names)) if code >> i & 1]
+            d = sum(sizes[i] for i in members)
+            table[code] = cfg.beta if cfg.beta_norm is None else cfg.beta_norm * d / model.latent_dim
+        for key, value in cfg.subset_beta.items():
+            parts = key.split("+")
+            unknown = sorted(set(parts) - set(names))
+            if unknown or len(set(parts)) != len(parts):
+                raise ValueError(
+                    f"objective.subset_beta: {key!r} is not a subset of the modalities {list(names)} "
+                    "(name a subset as its modalities joined by '+', e.g. 'image+label')"
+                )
+            if value < 0:
+                raise ValueError(f"objective.subset_beta[{key!r}] must be >= 0, got {value}")
+            table[sum(1 << names.index(p) for p in parts)] = value
+        return table
+
+    def warmup(self, epoch: float | Tensor) -> float | Tensor:
+        """The KL weight's warm-up factor: linear from 0 to 1 over warmup_epochs."""
+        if self.cfg.warmup_epochs <= 0:
+            return 1.0
+        if isinstance(epoch, Tensor):
+            return (epoch / self.cfg.warmup_epochs).clamp(max=1.0)
+        return min(1.0, epoch / self.cfg.warmup_epochs)
+
+    def set_betas(self, targets: Tensor, epoch: float | Tensor) -> float | Tensor:
+        """The KL weight of each row (S, B) whose reconstructed set is `targets` (S, B, M), warm-up included.
+
+        One number (beta times the warm-up) unless beta_norm or subset_beta give each set its own.
+        """
+        if self._beta_by_code is None:
+            return self.beta(epoch)
+        bits = 2 ** torch.arange(targets.shape[-1], device=targets.device)
+        codes = (targets.long() * bits).sum(-1)
+        return self._beta_by_code.to(targets.device)[codes] * self.warmup(epoch)
 
     def _rows_index(self, rows: list[int], device: torch.device) -> Tensor:
         """The row indices as a tensor on `device`, built once: no host-to-device copy per step."""
@@ -100,11 +164,7 @@ class Objective(ABC):
         `epoch` may be a 0-d tensor, as a compiled step passes it, so that a changing value
         does not recompile the step.
         """
-        if self.cfg.warmup_epochs <= 0:
-            return self.cfg.beta
-        if isinstance(epoch, Tensor):
-            return self.cfg.beta * (epoch / self.cfg.warmup_epochs).clamp(max=1.0)
-        return self.cfg.beta * min(1.0, epoch / self.cfg.warmup_epochs)
+        return self.cfg.beta * self.warmup(epoch)
 
     @abstractmethod
     def __call__(self, model: MultimodalVAE, batch: Batch, epoch: float | Tensor) -> ObjectiveOutput:

@@ -30,7 +30,7 @@ class JMVAEObjective(Objective):
     modality has no KL term.
     """
 
-    options = frozenset({"alpha"})
+    options = frozenset({"alpha", "beta_norm"})
 
     def __init__(self, cfg: ObjectiveConfig, model: MultimodalVAE) -> None:
         super().__init__(cfg, model)
@@ -46,7 +46,7 @@ class JMVAEObjective(Objective):
         mask = batch.mask
         encoded = model.encode(batch)
         joint = mask.unsqueeze(0)  # (1, B, M)
-        out = self.subset_bound(model, encoded, batch, joint, joint, beta)
+        out = self.subset_bound(model, encoded, batch, joint, joint, self.set_betas(joint, epoch))
         # row m: the item's present modalities without m; a term only where m is present and others remain
         drop = singles(mask)  # (M, B, M)
         rest = mask.unsqueeze(0) & ~drop
