@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from .config import ConfigError, from_dict
 
-STAGES = ("train", "likelihoods", "coherence", "synergy", "latent")
+STAGES = ("train", "likelihoods", "subset elbos", "coherence", "synergy", "latent")
 
 
 @dataclass
@@ -41,6 +41,8 @@ class BenchmarkConfig:
     n_test: int = 1000  # test items for the likelihoods (0: all)
     coherence_items: int = 2000  # test items for cross coherence and synergy (0: all)
     joint_samples: int = 10_000  # prior samples for joint coherence
+    subset_elbos: bool = True  # M2VAE eq. 12: the ELBO of every modality under each subset's encoder
+    elbo_k: int = 100  # samples of z per item for those ELBOs
     synergy: bool = True
     latent_maps: bool = True
     map_items: int = 1000  # test items in each t-SNE panel
@@ -157,6 +159,14 @@ class Benchmark:
         _write_json(run / "results.json", table)
         bar.update()
 
+        stage("subset elbos")
+        if self.cfg.subset_elbos:
+            from .metrics.subset_elbo import subset_elbo_table
+
+            elbos = subset_elbo_table(model, data.test, k=self.cfg.elbo_k, n_items=self.cfg.n_test or None, seed=seed)
+            metrics.update({f"ELBO q(z|{s})": v for s, v in elbos.items()})
+        bar.update()
+
         stage("coherence")
         judges = self.judges()
         test = data.test.subset(self.cfg.coherence_items) if self.cfg.coherence_items else data.test
@@ -194,6 +204,12 @@ class Benchmark:
                 draw=first_seed,
             )
             metrics.update({f"probe {s}": acc for s, acc in probes.items()})
+        if first_seed and model.latent_dim == 2:  # M2VAE Figs. 4-6: the 2-D codes of every encoder
+            from .figures import latent_elbo_maps, reencoding_map
+
+            name = preset.replace("+", "_")
+            latent_elbo_maps(model, data, self.out / "figures" / f"latent_elbo_{name}.png", seed=seed)
+            reencoding_map(model, data, self.out / "figures" / f"reencoding_{name}.png", seed=seed)
         if first_seed:
             for p in api.generate(run, data_dir=self.data_dir, model=model, data=data, n=8):
                 target = self.out / "figures" / f"{preset.replace('+', '_')}_{p.name}"
@@ -259,6 +275,11 @@ def _markdown(cfg: BenchmarkConfig, rows: dict[str, dict[str, list[float]]], jud
     metrics = list(dict.fromkeys(k for m in rows.values() for k in m))
     groups = [
         (f"Log-likelihoods (nats, K = {cfg.k})", [k for k in metrics if k.startswith("log p")], 2),
+        (
+            f"ELBO of every modality under each subset's encoder (M2VAE eq. 12, nats, K = {cfg.elbo_k})",
+            [k for k in metrics if k.startswith("ELBO q(z|")],
+            2,
+        ),
         ("Cross coherence", [k for k in metrics if k.startswith("coherence")], 3),
         (
             "Joint coherence and synergy gain",

@@ -135,3 +135,197 @@ def data_samples(
         rows.append([batch.data[m][i] for i in range(len(idx)) for m in images])
         titles.append(f"{c}" + (f" {class_names[c]}" if class_names else ""))
     return _grid(rows, titles, Path(path), " | ".join(images) + " by class")
+
+
+def _class_colours(labels: Tensor) -> matplotlib.colors.Colormap:
+    return plt.get_cmap("tab20" if int(labels.max()) >= 10 else "tab10")
+
+
+def _scatter_classes(ax: plt.Axes, xy: Tensor, labels: Tensor, size: float = 3.0, alpha: float = 1.0) -> None:
+    cmap = _class_colours(labels)
+    for c in torch.unique(labels).tolist():
+        pts = xy[labels == c]
+        ax.scatter(pts[:, 0], pts[:, 1], s=size, color=cmap(int(c) % cmap.N), label=str(c), alpha=alpha, lw=0)
+
+
+def _test_split(data: object) -> MultimodalTensorDataset:
+    """The test set of a MultimodalData, or the data set itself."""
+    ds = getattr(data, "test", data)
+    if not isinstance(ds, MultimodalTensorDataset):
+        raise ValueError(f"expected a MultimodalData or a MultimodalTensorDataset, got {type(data).__name__}")
+    if ds.labels is None:
+        raise ValueError("these figures colour points by class and need a data set with class labels")
+    return ds
+
+
+@torch.no_grad()
+def latent_elbo_maps(
+    model: MultimodalVAE,
+    data: object,
+    path: str | os.PathLike[str],
+    n_items: int = 600,
+    seed: int = 0,
+    k: int = 10,
+    subsets: list[list[str]] | None = None,
+) -> Path:
+    """M2VAE Figs. 4-5: per subset encoder, the test posterior means coloured by class and by their eq.-12 ELBO.
+
+    One column per subset S (default: every non-empty subset the model can encode for up to three
+    modalities, else each single one and all together). Top row: E[z | x_S] of the first n_items
+    test items with every modality (data.test, or `data` itself if it is a data set), coloured by
+    class, with a legend. Bottom row: the same points coloured by the item's eq.-12 ELBO L_S (K = k
+    samples, seeded), on one colour scale shared by all encoders (a colorbar), since ELBOs compare
+    between the encoders of one model. A 2-D latent is drawn as is; a larger one is projected on the
+    first two principal components of the means of all panels together (one projection, named in
+    the titles). The figure has 2 * len(subsets) + 1 axes (the last is the colorbar). Returns `path`.
+    """
+    from .metrics.latent import default_subsets
+    from .metrics.subset_elbo import complete_items, normalize_subsets, subset_elbos, subset_name
+
+    ds = _test_split(data)
+    encodable = set(normalize_subsets(model, None))
+    if subsets is None:
+        chosen = [s for s in default_subsets(model.names) if s in encodable]
+    else:
+        chosen = normalize_subsets(model, subsets)
+    model.eval()
+    device = next(model.parameters()).device
+    idx = complete_items(ds, n_items)
+    generator = torch.Generator().manual_seed(seed)
+    means: list[list[Tensor]] = [[] for _ in chosen]
+    elbos: list[list[Tensor]] = [[] for _ in chosen]
+    for rows in idx.split(250):
+        batch = ds[rows].to(device)
+        out = subset_elbos(model, batch, chosen, k, generator)
+        for i, s in enumerate(chosen):
+            means[i].append(model.posterior(batch, list(s)).mean.cpu())
+            elbos[i].append(out[subset_name(s)].cpu())
+    z = torch.stack([torch.cat(m) for m in means])  # (S, N, D)
+    elbo = torch.stack([torch.cat(e) for e in elbos])  # (S, N)
+    labels = ds.labels[idx]
+    d = model.latent_dim
+    if d > 2:
+        flat = z.reshape(-1, d).double()
+        centre = flat.mean(0)
+        _, _, vh = torch.linalg.svd(flat - centre, full_matrices=False)
+        xy = ((z.double() - centre) @ vh[:2].T).float()
+        axes_note = f", PCA 1-2 of {d}-d (shared)"
+    elif d == 2:
+        xy, axes_note = z, ""
+    else:
+        xy, axes_note = torch.cat([z, torch.zeros_like(z)], -1), " (1-d latent)"
+    lo, hi = torch.quantile(elbo.flatten().double(), torch.tensor([0.02, 0.98], dtype=torch.float64)).tolist()
+    cols = len(chosen)
+    # shared axes: coherent encoders put an item's codes in the same place in every panel
+    fig, axes = plt.subplots(
+        2, cols, figsize=(3.2 * cols + 1.0, 6.4), squeeze=False, layout="constrained", sharex="all", sharey="all"
+    )
+    sc = None
+    for j, s in enumerate(chosen):
+        name = subset_name(s)
+        top, bottom = axes[0][j], axes[1][j]
+        _scatter_classes(top, xy[j], labels)
+        top.set_title(f"q(z | {name}) means{axes_note}", fontsize=8)
+        sc = bottom.scatter(xy[j][:, 0], xy[j][:, 1], c=elbo[j], s=3, cmap="viridis", vmin=lo, vmax=hi, lw=0)
+        bottom.set_title(f"eq.-12 ELBO L_{name}: mean {float(elbo[j].double().mean()):.2f}", fontsize=8)
+        for ax in (top, bottom):
+            ax.tick_params(labelsize=6)
+    axes[0][0].legend(markerscale=3, fontsize=6, loc="best", ncol=2, title="class", title_fontsize=6)
+    fig.colorbar(sc, ax=list(axes[1]), label=f"ELBO (eq. 12, K={k})", shrink=0.9)
+    fig.suptitle(f"posterior means of {len(idx)} test items: class (top), per-subset ELBO (bottom)", fontsize=10)
+    out_path = Path(path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_path, dpi=100)
+    plt.close(fig)
+    return out_path
+
+
+@torch.no_grad()
+def reencoding_map(
+    model: MultimodalVAE,
+    data: object | None,
+    path: str | os.PathLike[str],
+    names: list[str] | None = None,
+    grid: int = 60,
+    seeds: int = 20,
+    steps: int = 30,
+    seed: int = 0,
+    n_items: int = 600,
+    tol: float = 1e-4,
+) -> Path:
+    """M2VAE Fig. 6 (right): the 2-D latent square [-3, 3]^2 coloured by the auto re-encoding error.
+
+    Each of grid x grid points z is decoded into the modalities of a subset S, re-encoded by the
+    encoder of S and decoded again; the colour is the squared change of the decoded observations
+    (`inplace.reencoding_error`, log scale, one scale for all panels). `seeds` random points (white
+    dots, uniform in the square, seeded) are re-encoded `steps` times; their trajectories are the
+    black lines. The posterior means of the first n_items test items of `data` (for S alone) are
+    drawn on top coloured by class, as the latent representation the map underlies (skipped when
+    data is None). With `names` one panel for that subset, else one per subset encoder (every
+    non-empty subset the model can encode, or each single one and all for more than three
+    modalities). Needs a 2-D latent. The figure has one axes per panel plus a colorbar. Returns `path`.
+    """
+    from matplotlib.colors import LogNorm
+
+    from .inplace import check_names, reencode_trajectory, reencoding_error
+    from .metrics.latent import default_subsets
+    from .metrics.subset_elbo import normalize_subsets, subset_name
+
+    if model.latent_dim != 2:
+        raise ValueError(f"reencoding_map draws a 2-D latent space, but this model has latent_dim {model.latent_dim}")
+    if grid < 2 or seeds < 0 or steps < 0:
+        raise ValueError(f"grid must be >= 2 and seeds, steps >= 0, got grid={grid}, seeds={seeds}, steps={steps}")
+    if names is None:
+        encodable = set(normalize_subsets(model, None))
+        panels = [s for s in default_subsets(model.names) if s in encodable]
+    else:
+        panels = [check_names(model, names)]
+    model.eval()
+    device = next(model.parameters()).device
+    ds = _test_split(data) if data is not None else None
+    ticks = torch.linspace(-3.0, 3.0, grid)
+    gy, gx = torch.meshgrid(ticks, ticks, indexing="ij")
+    points = torch.stack([gx.flatten(), gy.flatten()], -1).to(device)
+    errors = [reencoding_error(model, points, s).reshape(grid, grid).cpu() for s in panels]
+    stacked = torch.stack(errors)
+    positive = stacked[torch.isfinite(stacked) & (stacked > 0)]  # NaN where the networks overflow: left blank
+    vmax = float(positive.max()) if len(positive) else 1.0
+    vmin = max(float(positive.min()) if len(positive) else vmax * 1e-6, vmax * 1e-6)
+    if not vmax > vmin:
+        vmax = vmin * 10.0
+    norm = LogNorm(vmin=vmin, vmax=vmax)
+    generator = torch.Generator().manual_seed(seed)
+    starts = (torch.rand(seeds, 2, generator=generator) * 6.0 - 3.0).to(device)
+    cols = min(len(panels), 4)
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols + 1.0, 3.4 * rows), squeeze=False, layout="constrained")
+    im = None
+    for ax in axes.flat[len(panels) :]:
+        ax.axis("off")
+    for ax, s, err in zip(axes.flat, panels, errors):
+        im = ax.imshow(
+            err.clamp_min(vmin).numpy(), origin="lower", extent=(-3, 3, -3, 3), cmap="magma", norm=norm, aspect="equal"
+        )
+        if ds is not None:
+            from .metrics.latent import posterior_means
+
+            z_test, y_test = posterior_means(model, ds, s, n_items)
+            if len(z_test):
+                _scatter_classes(ax, z_test, y_test, size=3.0, alpha=0.7)
+        if seeds:
+            traj = reencode_trajectory(model, starts, s, steps, tol).cpu()  # (steps + 1, seeds, 2)
+            for i in range(seeds):
+                ax.plot(traj[:, i, 0], traj[:, i, 1], color="black", lw=0.8)
+            ax.scatter(traj[0, :, 0], traj[0, :, 1], s=12, color="white", edgecolors="black", lw=0.5, zorder=3)
+            ax.scatter(traj[-1, :, 0], traj[-1, :, 1], s=10, color="black", marker="x", lw=0.8, zorder=3)
+        ax.set_xlim(-3, 3)
+        ax.set_ylim(-3, 3)
+        ax.set_title(f"auto re-encoding with q(z | {subset_name(s)})", fontsize=8)
+        ax.tick_params(labelsize=6)
+    fig.colorbar(im, ax=list(axes.flat), label="re-encoding error", shrink=0.9)
+    fig.suptitle(f"{seeds} seeds, {steps} re-encoding steps (white: start, x: end)", fontsize=10)
+    out_path = Path(path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_path, dpi=100)
+    plt.close(fig)
+    return out_path
