@@ -12,6 +12,7 @@ from .data.batch import Batch, BatchError, make_batch
 from .distributions import DiagGaussian, Posterior, bounded_logvar, full_precision
 from .fusion import make_fusion
 from .modalities import ModalityNets
+from .subsets import named_subsets
 from .validation import check_batch, check_subset
 
 Encoded = DiagGaussian | Tensor
@@ -35,10 +36,7 @@ class MultimodalVAE(nn.Module):
             raise ValueError(f"modality names must be unique, got {names}")
         self.names: tuple[str, ...] = tuple(names)
         self.nets = nn.ModuleDict(
-            {
-                m.name: ModalityNets(m, cfg.latent_dim, cfg.activation, cfg.decoder_activation)
-                for m in cfg.modalities
-            }
+            {m.name: ModalityNets(m, cfg.latent_dim, cfg.activation, cfg.decoder_activation) for m in cfg.modalities}
         )
         dims = {n: self.nets[n].embed_dim for n in names}
         self.fusion = make_fusion(cfg, max(dims.values()))
@@ -90,6 +88,17 @@ class MultimodalVAE(nn.Module):
         else:
             widened = _widen(encoded, s)
         return self.fusion(widened, flat.reshape(s * b, m)).reshape_batch(*lead, b)
+
+    def encodable_subsets(self) -> list[tuple[str, ...]]:
+        """The non-empty subsets this model has a posterior for, smallest first, names in model order.
+
+        Every subset for a fusion of experts or a set function; for subset encoders (JMVAE, tVAE,
+        M2VAE) only those with a head.
+        """
+        heads = getattr(self.fusion, "subsets", None)
+        if heads is not None:
+            return [tuple(self.names[i] for i in s) for s in heads]
+        return named_subsets(self.names)
 
     # -- generation ----------------------------------------------------------------------
     def decode(self, z: Tensor, names: Sequence[str] | None = None) -> dict[str, Tensor]:

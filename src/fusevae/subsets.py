@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -15,6 +16,11 @@ def nonempty_subsets(m: int, device: torch.device | None = None) -> Tensor:
     for i, c in enumerate(rows):
         table[i, list(c)] = True
     return table.to(device)
+
+
+def named_subsets(names: Sequence[str]) -> list[tuple[str, ...]]:
+    """All non-empty subsets as tuples of names, in the order of `nonempty_subsets`."""
+    return [tuple(n for n, on in zip(names, row, strict=True) if on) for row in nonempty_subsets(len(names)).tolist()]
 
 
 def singles(mask: Tensor) -> Tensor:

@@ -19,7 +19,6 @@ from tqdm.auto import tqdm
 
 from ..data.tensor_dataset import MultimodalTensorDataset
 from ..model import MultimodalVAE
-from ..subsets import nonempty_subsets
 from .classifier import Classifier, accuracies
 
 
@@ -42,7 +41,7 @@ def _judged(model: MultimodalVAE, judges: Mapping[str, Classifier]) -> list[str]
     return [n for n in model.names if n in judges or model.nets[n].cfg.kind == "label"]
 
 
-def _classes(model: MultimodalVAE, judges: Mapping[str, Classifier], name: str, params: Tensor) -> Tensor:
+def judged_classes(model: MultimodalVAE, judges: Mapping[str, Classifier], name: str, params: Tensor) -> Tensor:
     """Predicted classes of decoded parameters (..., B, *param_shape) of modality `name`, shape (..., B)."""
     net = model.nets[name]
     mean = net.mean(params)
@@ -75,9 +74,8 @@ def cross_coherence(
         raise ValueError("coherence needs a data set with class labels")
     judged = _judged(model, judges)
     names = list(model.names)
-    if subsets is None:
-        table = nonempty_subsets(len(names))
-        subsets = [tuple(n for n, on in zip(names, row) if on) for row in table.tolist() if not all(row)]
+    if subsets is None:  # the proper subsets the model can encode
+        subsets = [s for s in model.encodable_subsets() if len(s) < len(names)]
     subsets = [tuple(s) for s in subsets]
     for s in subsets:
         if not s or set(s) - set(names):
@@ -110,7 +108,7 @@ def _cross(
             z = model.posterior(dataset[block].to(device), list(s)).rsample()  # one z ~ q(z | x_S) per item
             params = model.decode(z, targets)
             for t in targets:
-                preds[t].append(_classes(model, judges, t, params[t]).cpu())
+                preds[t].append(judged_classes(model, judges, t, params[t]).cpu())
         truth = dataset.labels[items]  # type: ignore[index]
         for t in targets:
             if len(items):
@@ -134,6 +132,6 @@ def joint_coherence(
     for start in range(0, n, batch_size):
         z = torch.randn(min(batch_size, n - start), model.latent_dim, generator=g, device=device)
         params = model.decode(z, judged)
-        preds = torch.stack([_classes(model, judges, t, params[t]) for t in judged])
+        preds = torch.stack([judged_classes(model, judges, t, params[t]) for t in judged])
         agree += int((preds == preds[:1]).all(0).sum())
     return agree / n

@@ -18,14 +18,14 @@ from torch import Tensor
 
 from ..data.tensor_dataset import MultimodalTensorDataset
 from ..model import MultimodalVAE
-from ..subsets import nonempty_subsets
+from ..subsets import named_subsets
 
 
 def default_subsets(names: Sequence[str]) -> list[tuple[str, ...]]:
     """Every non-empty subset for up to 3 modalities; otherwise each single one and all together."""
     names = list(names)
     if len(names) <= 3:
-        return [tuple(n for n, on in zip(names, row) if on) for row in nonempty_subsets(len(names)).tolist()]
+        return named_subsets(names)
     return [(n,) for n in names] + [tuple(names)]
 
 
@@ -90,7 +90,8 @@ def latent_maps(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    subsets = [tuple(s) for s in (subsets or default_subsets(model.names))]
+    encodable = set(model.encodable_subsets())
+    subsets = [tuple(s) for s in (subsets or [s for s in default_subsets(model.names) if s in encodable])]
     for s in subsets:
         if not s or set(s) - set(model.names):
             raise ValueError(f"subset {list(s)} must name at least one of the model's modalities {list(model.names)}")

@@ -24,9 +24,7 @@ from torch import Tensor
 from ..data.batch import Batch
 from ..data.tensor_dataset import MultimodalTensorDataset
 from ..distributions import DiagGaussian, Posterior, UniformMixture, standard_normal_log_prob
-from ..fusion.subset_encoders import SubsetEncoders
 from ..model import MultimodalVAE
-from ..subsets import nonempty_subsets
 from .likelihood import DEFAULT_MEMORY_BUDGET, _chunk_size
 
 DEFAULT_K = 10  # Monte Carlo samples of z per item and subset
@@ -40,10 +38,7 @@ def encodable_subsets(model: MultimodalVAE) -> list[tuple[str, ...]]:
     Every non-empty subset for a fusion of experts or a set function; for subset encoders (JMVAE,
     M2VAE) only the subsets that have a head.
     """
-    if isinstance(model.fusion, SubsetEncoders):  # index tuples of the subsets with an encoder
-        return [tuple(model.names[i] for i in s) for s in model.fusion.subsets]
-    table = nonempty_subsets(len(model.names)).tolist()
-    return [tuple(n for n, on in zip(model.names, row) if on) for row in table]
+    return model.encodable_subsets()
 
 
 def subset_name(subset: Sequence[str]) -> str:

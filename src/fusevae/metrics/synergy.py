@@ -24,7 +24,7 @@ from ..data import MultimodalData
 from ..data.tensor_dataset import MultimodalTensorDataset
 from ..model import MultimodalVAE
 from .classifier import Classifier, accuracies
-from .coherence import _classes
+from .coherence import judged_classes
 
 
 @dataclass
@@ -93,7 +93,7 @@ def _reconstructed_classes(
     preds = []
     for block in torch.arange(len(dataset)).split(bs):
         z = model.posterior(dataset[block].to(device)).rsample()  # z ~ q(z | every modality the model has)
-        preds.append(_classes(model, judges, target, model.decode(z, [target])[target]).cpu())
+        preds.append(judged_classes(model, judges, target, model.decode(z, [target])[target]).cpu())
     return torch.cat(preds)
 
 
