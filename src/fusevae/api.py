@@ -13,7 +13,7 @@ from .checkpoint import load_config, load_model
 from .config import ExperimentConfig, apply_overrides
 from .data import MultimodalData, dataset_modalities, load_dataset
 from .data.tensor_dataset import check_drop_rates
-from .figures import cross_generation, label_to_image, reconstructions
+from .figures import cross_generation, label_to_image, latent_elbo_maps, reconstructions, reencoding_map
 from .metrics.likelihood import likelihood_table
 from .model import MultimodalVAE
 from .presets import preset_config
@@ -133,7 +133,8 @@ def generate(
     model: MultimodalVAE | None = None,
     data: MultimodalData | None = None,
 ) -> list[Path]:
-    """Write label -> image samples (or cross generation, without a label) and test reconstructions under run/figures/.
+    """Write label -> image samples (or cross generation, without a label), test reconstructions and, for a
+    2-d latent, each encoder's codes coloured by class and ELBO and the re-encoding map under run/figures/.
 
     `model` and `data`, when the caller already holds them, save reloading.
     """
@@ -143,7 +144,12 @@ def generate(
         model, cfg = load_model(run)
     ds = data if data is not None else load_dataset(cfg.data, data_dir, binarize=cfg.train.binarize)
     fig_dir = run / "figures"
-    paths = [reconstructions(model, ds.test, ds.primary, fig_dir / "reconstructions.png", n=n)]
+    paths = []
+    if len(model.nets[ds.primary].event_shape) == 3:
+        paths.append(reconstructions(model, ds.test, ds.primary, fig_dir / "reconstructions.png", n=n))
+    if model.latent_dim == 2 and ds.test.labels is not None:  # M2VAE Figs. 4-6: every encoder's 2-d codes
+        paths.append(latent_elbo_maps(model, ds, fig_dir / "latent_elbo.png"))
+        paths.append(reencoding_map(model, ds, fig_dir / "reencoding.png"))
     if model.nets[ds.condition].cfg.kind == "label":
         to_image = fig_dir / f"{ds.condition}_to_{ds.primary}.png"
         paths.insert(0, label_to_image(model, ds.primary, ds.condition, to_image, n=n))

@@ -204,12 +204,6 @@ class Benchmark:
                 draw=first_seed,
             )
             metrics.update({f"probe {s}": acc for s, acc in probes.items()})
-        if first_seed and model.latent_dim == 2:  # M2VAE Figs. 4-6: the 2-D codes of every encoder
-            from .figures import latent_elbo_maps, reencoding_map
-
-            name = preset.replace("+", "_")
-            latent_elbo_maps(model, data, self.out / "figures" / f"latent_elbo_{name}.png", seed=seed)
-            reencoding_map(model, data, self.out / "figures" / f"reencoding_{name}.png", seed=seed)
         if first_seed:
             for p in api.generate(run, data_dir=self.data_dir, model=model, data=data, n=8):
                 target = self.out / "figures" / f"{preset.replace('+', '_')}_{p.name}"
