@@ -32,7 +32,8 @@ MOG_PAPER = [  # M2VAE Table 2, MoG: fc 2-128 per modality, concat-64-2 heads, d
     "model.modalities.x.decoder_hidden=[128]",
     "model.modalities.w.decoder_hidden=[128]",
     "train.optimizer=rmsprop",
-    "train.limit_train=20000",
+    "train.limit_train=12000",
+    "train.threads=1",  # tiny networks: a second thread only waits on the first
     "train.limit_val=500",
     "objective.warmup_epochs=0",
 ]
