@@ -24,6 +24,15 @@ def _image(t: Tensor) -> Tensor:
     return t.reshape(side, side)
 
 
+def _save(fig: plt.Figure, path: str | os.PathLike[str]) -> Path:
+    """Write `fig` to `path` (folders made as needed) and free it."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
 def _grid(rows: list[list[Tensor]], row_titles: list[str], path: Path, title: str) -> Path:
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(n_cols * 0.9 + 1.2, n_rows * 0.9 + 0.6), squeeze=False)
@@ -39,10 +48,7 @@ def _grid(rows: list[list[Tensor]], row_titles: list[str], path: Path, title: st
         axes[i][0].set_ylabel(row_titles[i], rotation=0, ha="right", va="center", fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 @torch.no_grad()
@@ -233,11 +239,7 @@ def latent_elbo_maps(
     axes[0][0].legend(markerscale=3, fontsize=6, loc="best", ncol=2, title="class", title_fontsize=6)
     fig.colorbar(sc, ax=list(axes[1]), label=f"ELBO (eq. 12, K={k})", shrink=0.9)
     fig.suptitle(f"posterior means of {len(idx)} test items: class (top), per-subset ELBO (bottom)", fontsize=10)
-    out_path = Path(path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path, dpi=100)
-    plt.close(fig)
-    return out_path
+    return _save(fig, path)
 
 
 @torch.no_grad()
@@ -324,8 +326,4 @@ def reencoding_map(
         ax.tick_params(labelsize=6)
     fig.colorbar(im, ax=list(axes.flat), label="re-encoding error", shrink=0.9)
     fig.suptitle(f"{seeds} seeds, {steps} re-encoding steps (white: start, x: end)", fontsize=10)
-    out_path = Path(path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path, dpi=100)
-    plt.close(fig)
-    return out_path
+    return _save(fig, path)

@@ -20,6 +20,16 @@ def kl_diag_gaussians(p: DiagGaussian, q: DiagGaussian) -> Tensor:
     return 0.5 * (q.logvar - p.logvar + (p.logvar.exp() + (p.mu - q.mu) ** 2) * torch.exp(-q.logvar) - 1.0).sum(-1)
 
 
+def check_kl_tied(cfg: ObjectiveConfig, model: MultimodalVAE) -> None:
+    """Schemes with closed-form KL terms between posteriors (jmvae, m2vae) need Gaussians and alpha >= 0."""
+    if model.fusion.mixture:
+        raise ValueError(
+            f"scheme {cfg.kind!r} needs Gaussian posteriors; fusion {model.cfg.fusion.kind!r} gives mixtures"
+        )
+    if cfg.alpha < 0:
+        raise ValueError(f"objective.alpha must be >= 0, got {cfg.alpha}")
+
+
 class JMVAEObjective(Objective):
     """L = ELBO(X) - alpha * sum_{m in X} KL(q(z | X) || q(z | X \\ m))  (M2VAE eq. 3; eq. 17-18 for M = 3).
 
@@ -34,12 +44,7 @@ class JMVAEObjective(Objective):
 
     def __init__(self, cfg: ObjectiveConfig, model: MultimodalVAE) -> None:
         super().__init__(cfg, model)
-        if model.fusion.mixture:
-            raise ValueError(
-                f"scheme 'jmvae' needs Gaussian posteriors; fusion {model.cfg.fusion.kind!r} gives mixtures"
-            )
-        if cfg.alpha < 0:
-            raise ValueError(f"objective.alpha must be >= 0, got {cfg.alpha}")
+        check_kl_tied(cfg, model)
 
     def __call__(self, model: MultimodalVAE, batch: Batch, epoch: float | Tensor) -> ObjectiveOutput:
         beta = self.beta(epoch)

@@ -24,7 +24,7 @@ from ..distributions import DiagGaussian
 from ..model import MultimodalVAE
 from ..subsets import nonempty_subsets, within
 from .base import Objective, ObjectiveOutput
-from .jmvae import kl_diag_gaussians
+from .jmvae import check_kl_tied, kl_diag_gaussians
 
 
 def recursion_weights(sizes: Tensor, n: Tensor) -> tuple[Tensor, Tensor]:
@@ -57,12 +57,7 @@ class M2VAEObjective(Objective):
 
     def __init__(self, cfg: ObjectiveConfig, model: MultimodalVAE) -> None:
         super().__init__(cfg, model)
-        if model.fusion.mixture:
-            raise ValueError(
-                f"scheme 'm2vae' needs Gaussian posteriors; fusion {model.cfg.fusion.kind!r} gives mixtures"
-            )
-        if cfg.alpha < 0:
-            raise ValueError(f"objective.alpha must be >= 0, got {cfg.alpha}")
+        check_kl_tied(cfg, model)
         m = len(model.names)
         self.table = nonempty_subsets(m)  # (T, M), smallest first
         rows = [tuple(r) for r in self.table.tolist()]
