@@ -12,7 +12,7 @@ from fusevae.data.tensor_dataset import MultimodalTensorDataset
 from fusevae.distributions import DiagGaussian, UniformMixture
 from fusevae.figures import latent_elbo_maps
 from fusevae.metrics.likelihood import importance_log_likelihoods
-from fusevae.metrics.subset_elbo import encodable_subsets, subset_elbo_table, subset_elbos
+from fusevae.metrics.subset_elbo import subset_elbo_table, subset_elbos
 from fusevae.model import MultimodalVAE
 from fusevae.objectives import make_objective
 from fusevae.presets import preset_config
@@ -87,7 +87,7 @@ def test_keys_are_the_subsets_in_model_order_with_one_value_per_item():
     model, _ = mog_model()
     batch = mog().test[torch.arange(7)]
     out = subset_elbos(model, batch, k=3)
-    assert list(out) == ["x", "w", "x+w"] and encodable_subsets(model) == [("x",), ("w",), ("x", "w")]
+    assert list(out) == ["x", "w", "x+w"] and model.encodable_subsets() == [("x",), ("w",), ("x", "w")]
     assert all(v.shape == (7,) and bool(torch.isfinite(v).all()) for v in out.values())
     assert list(subset_elbos(model, batch, [["w", "x"]], k=2)) == ["x+w"]
     assert list(subset_elbos(model, batch, ["x+w", "w"], k=2)) == ["x+w", "w"]

@@ -185,13 +185,12 @@ def latent_elbo_maps(
     first two principal components of the means of all panels together (one projection, named in
     the titles). The figure has 2 * len(subsets) + 1 axes (the last is the colorbar). Returns `path`.
     """
-    from .metrics.latent import default_subsets
+    from .metrics.latent import panel_subsets
     from .metrics.subset_elbo import complete_items, normalize_subsets, subset_elbos, subset_name
 
     ds = _test_split(data)
-    encodable = set(normalize_subsets(model, None))
     if subsets is None:
-        chosen = [s for s in default_subsets(model.names) if s in encodable]
+        chosen = panel_subsets(model)
     else:
         chosen = normalize_subsets(model, subsets)
     model.eval()
@@ -270,16 +269,15 @@ def reencoding_map(
     from matplotlib.colors import LogNorm
 
     from .inplace import check_names, reencode_trajectory, reencoding_error
-    from .metrics.latent import default_subsets
-    from .metrics.subset_elbo import normalize_subsets, subset_name
+    from .metrics.latent import panel_subsets
+    from .metrics.subset_elbo import subset_name
 
     if model.latent_dim != 2:
         raise ValueError(f"reencoding_map draws a 2-D latent space, but this model has latent_dim {model.latent_dim}")
     if grid < 2 or seeds < 0 or steps < 0:
         raise ValueError(f"grid must be >= 2 and seeds, steps >= 0, got grid={grid}, seeds={seeds}, steps={steps}")
     if names is None:
-        encodable = set(normalize_subsets(model, None))
-        panels = [s for s in default_subsets(model.names) if s in encodable]
+        panels = panel_subsets(model)
     else:
         panels = [check_names(model, names)]
     model.eval()

@@ -29,6 +29,12 @@ def default_subsets(names: Sequence[str]) -> list[tuple[str, ...]]:
     return [(n,) for n in names] + [tuple(names)]
 
 
+def panel_subsets(model: MultimodalVAE) -> list[tuple[str, ...]]:
+    """`default_subsets` of the model's modalities that it has an encoder for (one figure panel each)."""
+    encodable = set(model.encodable_subsets())
+    return [s for s in default_subsets(model.names) if s in encodable]
+
+
 @torch.no_grad()
 def posterior_means(
     model: MultimodalVAE, dataset: MultimodalTensorDataset, subset: Sequence[str], n: int | None = None, bs: int = 1024
@@ -90,8 +96,7 @@ def latent_maps(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    encodable = set(model.encodable_subsets())
-    subsets = [tuple(s) for s in (subsets or [s for s in default_subsets(model.names) if s in encodable])]
+    subsets = [tuple(s) for s in (subsets or panel_subsets(model))]
     for s in subsets:
         if not s or set(s) - set(model.names):
             raise ValueError(f"subset {list(s)} must name at least one of the model's modalities {list(model.names)}")

@@ -32,28 +32,19 @@ DEFAULT_K = 10  # Monte Carlo samples of z per item and subset
 SubsetSpec = str | Sequence[str]
 
 
-def encodable_subsets(model: MultimodalVAE) -> list[tuple[str, ...]]:
-    """The non-empty subsets the model has a posterior for, smallest first, names in model order.
-
-    Every non-empty subset for a fusion of experts or a set function; for subset encoders (JMVAE,
-    M2VAE) only the subsets that have a head.
-    """
-    return model.encodable_subsets()
-
-
 def subset_name(subset: Sequence[str]) -> str:
     """'x+w': the names of a subset joined with '+' (in the order given; normalise with `normalize_subsets`)."""
     return "+".join(subset)
 
 
 def normalize_subsets(model: MultimodalVAE, subsets: Sequence[SubsetSpec] | None) -> list[tuple[str, ...]]:
-    """Subsets as tuples of names in model order; None gives `encodable_subsets(model)`.
+    """Subsets as tuples of names in model order; None gives `model.encodable_subsets()`.
 
     Each entry is a sequence of modality names or a string: one modality's name, or names joined
     with '+' ("x+w"). Empty, unknown, repeated-name and duplicate subsets are ValueErrors naming them.
     """
     if subsets is None:
-        return encodable_subsets(model)
+        return model.encodable_subsets()
     if isinstance(subsets, str):
         raise ValueError(
             f"subsets must be a list of subsets, got the string {subsets!r}; write [{subsets!r}] for one subset"
@@ -200,7 +191,6 @@ def subset_elbo_table(
 __all__ = [
     "DEFAULT_K",
     "complete_items",
-    "encodable_subsets",
     "normalize_subsets",
     "sample",
     "subset_elbo_table",
