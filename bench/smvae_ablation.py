@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from fusevae import api
+from fusevae.metrics.likelihood import likelihood_markdown
 
 _PRESENT = ["objective.reconstruct=present", "objective.l2=0"]
 
@@ -60,7 +61,7 @@ def main() -> None:
             print(f"{name}: {time.perf_counter() - t:.0f} s", flush=True)
         rows[name] = json.loads(done.read_text())
         rows[name]["sets"] = sets
-    md = api.results_markdown(rows)
+    md = likelihood_markdown(rows)
     md += "\nOverrides per row:\n" + "\n".join(f"- {n}: `{' '.join(r['sets']) or '(preset)'}`" for n, r in rows.items())
     Path("bench/results").mkdir(parents=True, exist_ok=True)
     Path("bench/results/smvae_ablation.md").write_text(md + "\n")

@@ -60,6 +60,7 @@ def main() -> None:
     p.add_argument("--results", default="bench/results/table1.md", help="Markdown table written here")
     a = p.parse_args()
     from fusevae import api
+    from fusevae.metrics.likelihood import likelihood_markdown
 
     ctx = mp.get_context("spawn")
     rows = {}
@@ -73,7 +74,7 @@ def main() -> None:
             if proc.exitcode != 0:
                 raise SystemExit(f"{preset}: benchmark process failed with exit code {proc.exitcode}")
         rows[preset] = json.loads(done.read_text())
-    md = api.results_markdown(rows)
+    md = likelihood_markdown(rows)
     md += "\n| model | epochs | s/epoch (incl. validation) | training samples/s | peak RSS (MB) | eval points/s |\n"
     md += "|---|---|---|---|---|---|\n"
     for name, r in rows.items():

@@ -56,8 +56,8 @@ def test_a_killed_benchmark_resumes_without_redoing_finished_runs(tmp_path, monk
 
     result = json.loads((out / "runs" / "mvae" / "seed0" / "benchmark.json").read_text())["metrics"]
     for key in (
-        "log p(x,y) from q(z|x,y)",
-        "log p(x|y) from q(z|x)",
+        "log p(image,label) from q(z|image,label)",
+        "log p(image|label) from q(z|image)",
         "coherence image -> label (micro)",
         "coherence label -> image (macro)",
         "joint coherence",

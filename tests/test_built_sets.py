@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-import fusevae.data as data_mod
+import fusevae.data.builtin as data_mod
 from fusevae import api
 from fusevae.data import dataset_modalities, load_dataset
 from fusevae.data.scenes import render_scenes
@@ -37,12 +37,12 @@ def test_polymnist_through_load_dataset(monkeypatch, name, m):
         batch = part[torch.arange(8)]
         assert all(tuple(batch.data[n].shape[1:]) == (3, 28, 28) for n in names)
         assert all(part.data[n].dtype == torch.uint8 for n in names)
-    assert (ds.primary, ds.condition) == (names[0], names[1 % m])
+    assert ds.names == names and ds.evaluation.resolve(names).marginals == tuple((n,) for n in names)
 
 
 @pytest.mark.parametrize("name", ["polymnist-0", "polymnist-11", "polymnist-x", "scene"])
 def test_unknown_or_out_of_range_set_names_fail(name):
-    with pytest.raises(ValueError, match="PolyMNIST has 1 to 10|unknown data set"):
+    with pytest.raises(ValueError, match="unknown data set"):
         dataset_modalities(name)
 
 
@@ -85,16 +85,14 @@ def test_scenes_through_load_dataset_with_missing_radar_train_and_cross_generate
     assert 1 <= int(ds.test.labels.min()) and int(ds.test.labels.max()) <= 15
     batch = ds.test[torch.arange(4)]
     assert tuple(batch.data["image"].shape[1:]) == (3, 32, 32) and tuple(batch.data["radar"].shape[1:]) == (1, 32, 32)
-    nets = [
-        f"model.modalities.{m}.{p}=[64]"
-        for m in ("image", "depth", "radar")
-        for p in ("encoder_hidden", "decoder_hidden")
-    ]
+    assert [m.network for m in ds.modalities] == ["conv"] * 3  # the scenes' own networks
+    nets = [f"model.modalities.{m}.network_options.width=8" for m in ("image", "depth", "radar")]
     extra = ["train.epochs=1", "train.batch_size=64", "train.missing.radar=0.5", "model.latent_dim=8"]
     cfg = api.make_config("mvae", "scenes", nets + extra)
     run = api.train(cfg, out=tmp_path / "scenes", progress=False)
     paths = api.generate(run, n=3)
-    assert [p.name for p in paths] == ["reconstructions.png", "cross_image.png", "cross_depth.png", "cross_radar.png"]
+    recon = [f"reconstructions_{m}.png" for m in ("image", "depth", "radar")]
+    assert [p.name for p in paths] == [*recon, "cross_image.png", "cross_depth.png", "cross_radar.png"]
     assert all(p.stat().st_size > 1000 for p in paths)
 
 

@@ -30,17 +30,18 @@ def test_cli_train_evaluate_generate_end_to_end(tmp_path, capsys, mnist):
     )
     assert code == 0
     out = capsys.readouterr().out
-    assert "log p(x,y)" in out and "log p(x|y)" in out and "mvae" in out
+    assert "log p(image,label)" in out and "log p(image|label)" in out and "mvae" in out
     results = json.loads((run / "results.json").read_text())
-    for proposal in ("q(z|x,y)", "q(z|x)"):
-        assert set(results[proposal]) >= {"log p(x,y)", "log p(x)", "log p(x|y)"}
+    for proposal in ("q(z|image,label)", "q(z|image)"):  # SMVAE Table 1's two proposals
+        assert set(results[proposal]) >= {"log p(image,label)", "log p(image)", "log p(image|label)"}
+    assert results["setup"]["conditioning proposals"] == {"label": "prior"}
     assert results["setup"]["n"] == 30 and results["setup"]["k"] == 20
     assert (run / "results.md").read_text().startswith("| model |")
     figures = sorted(p.name for p in (run / "figures").glob("*.png"))
-    assert figures == ["label_to_image.png", "reconstructions.png"]
+    assert figures == ["label_to_image.png", "reconstructions_image.png"]
 
     assert main(["evaluate", str(run), "--k", "10", "--n-test", "20", "--no-progress"]) == 0
-    assert "sampled from q(z|x,y)" in capsys.readouterr().out
+    assert "mvae q(z|image,label)" in capsys.readouterr().out
     assert main(["generate", str(run), "--n", "3"]) == 0
     assert "label_to_image.png" in capsys.readouterr().out
     assert main(["presets"]) == 0
@@ -94,7 +95,7 @@ def test_ddp_on_two_cpu_processes_matches_one_process_with_the_same_global_batch
     ddp = tmp_path / "ddp"
     log = run(ddp, ["train.strategy=ddp", "train.devices=2", "train.batch_size=64"], evaluate=True)
     assert "MEMBER: 2/2" in log and "Starting with 2 processes" in log
-    assert log.count("sampled from q(z|x,y)") == 1  # only rank 0 evaluates
+    assert log.count("model / proposal") == 1  # only rank 0 evaluates
     rows = (ddp / "logs" / "metrics.csv").read_text().splitlines()
     # 2048 items / batch 64 = 32 batches, 16 per rank and epoch: the last step of epoch 1 is 31
     assert rows[-1].split(",")[1] == "31"

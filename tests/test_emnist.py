@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-import fusevae.data as data_mod
+import fusevae.data.builtin as data_mod
 from fusevae.data import DATASETS, dataset_modalities, fetch_dataset, load_dataset
 from fusevae.data import emnist as em
 from fusevae.data.fashion import load_fashion_mnist
@@ -240,7 +240,7 @@ def test_registered_sets_load_through_load_dataset(monkeypatch, tiny, tmp_path):
         ]
     monkeypatch.setattr(data_mod, "load_emnist", lambda root=None, cfg=None, progress=False: tiny)
     e, m = load_dataset("emnist"), load_dataset("memnist")
-    assert (e.primary, e.condition, e.num_classes) == ("mnist", "fashion", 10)
+    assert (e.names, e.num_classes) == (("mnist", "fashion"), 10)
     assert (len(e.train), len(e.valid), len(e.test)) == (2000, 2000, 2000)
     batch = e.test[torch.arange(16)]
     assert set(batch.data) == {"mnist", "fashion"} and e.test.data["mnist"].dtype == torch.uint8

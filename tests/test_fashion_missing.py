@@ -152,19 +152,17 @@ def test_paired_sets_pair_by_class_with_a_fixed_seed_and_share_the_source_images
     assert torch.equal(batch.data["animal"], animal.test.data["image"][data.test.rows["animal"][:4]])
     small = data.train.subset(300).drop_modalities({"animal": 0.5}, seed=0)
     assert len(small) == 300 and torch.equal(small.rows["fashion"], data.train.rows["fashion"][:300])
-    nets = [
-        f"model.modalities.{m}.{part}=[128]"
-        for m in ("mnist", "fashion")
-        for part in ("encoder_hidden", "decoder_hidden")
-    ]
+    nets = [f"model.modalities.{m}.network_options.width=8" for m in ("mnist", "fashion")]
     cfg = api.make_config(
         "mvae", "mnist-fashion", [*nets, "train.epochs=1", "train.limit_train=512", "train.limit_val=200"]
     )
     run = api.train(cfg, out=tmp_path / "paired", progress=False)
     paths = api.generate(run, n=3)
-    assert [p.name for p in paths] == ["reconstructions.png", "cross_mnist.png", "cross_fashion.png"]
+    names = ["reconstructions_mnist.png", "reconstructions_fashion.png", "cross_mnist.png", "cross_fashion.png"]
+    assert [p.name for p in paths] == names
     table = api.evaluate(run, k=10, n_test=20, progress=False, figures=False)
-    assert set(table["q(z|x,y)"]) >= {"log p(x,y)", "log p(x)", "log p(x|y)"}
+    joint, marginals = "log p(mnist,fashion)", {"log p(mnist)", "log p(fashion)"}
+    assert set(table["q(z|mnist,fashion)"]) >= {joint, *marginals, "log p(mnist|fashion)", "log p(fashion|mnist)"}
 
 
 def test_pairing_rows_follow_the_class_of_each_anchor():

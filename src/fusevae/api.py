@@ -6,22 +6,25 @@ import json
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from .checkpoint import load_config, load_model
 from .config import ExperimentConfig, apply_overrides
-from .data import MultimodalData, dataset_modalities, load_dataset
+from .data import MultimodalData, dataset_entry
 from .data.tensor_dataset import check_drop_rates
+from .evaluation import EvaluationSettings, Evaluator, check_metrics
 from .figures import cross_generation, label_to_image, latent_elbo_maps, reconstructions, reencoding_map
-from .metrics.likelihood import likelihood_table
+from .metrics.likelihood import likelihood_markdown, likelihood_table
 from .model import MultimodalVAE
 from .presets import preset_config
+from .run_data import DataLike, check_same_data, data_for_run, open_data, write_record
 
 
 def make_config(
     preset: str | None,
-    data: str = "mnist",
+    data: str | MultimodalData = "mnist",
     overrides: Sequence[str] = (),
     fusion: str | None = None,
     scheme: str | None = None,
@@ -29,10 +32,15 @@ def make_config(
 ) -> ExperimentConfig:
     """A preset's config (or a free fusion x scheme x estimator composition) for a data set.
 
-    `key=value` overrides are applied, then the model and objective are built once, so an
-    invalid combination fails here with the reason, before any data is loaded.
+    `data` is a registered name or a MultimodalData (the user's own, whose modality specs and
+    networks the config takes). `key=value` overrides are applied, then the model and objective
+    are built once, so an invalid combination fails here with the reason, before training.
     """
-    cfg = preset_config(preset, dataset_modalities(data), data, fusion, scheme, estimator)
+    if isinstance(data, MultimodalData):
+        arch, name = data.architecture(), data.name
+    else:
+        arch, name = dataset_entry(data).architecture(), data
+    cfg = preset_config(preset, arch, name, fusion, scheme, estimator)
     cfg = ExperimentConfig.from_dict(apply_overrides(cfg.to_dict(), list(overrides)))
     check_config(cfg)
     return cfg
@@ -43,6 +51,8 @@ def check_config(cfg: ExperimentConfig) -> None:
     from .objectives import make_objective
     from .train import make_optimizer
 
+    if cfg.train.epochs < 1:
+        raise ValueError(f"train.epochs must be >= 1, got {cfg.train.epochs}")
     model = MultimodalVAE(cfg.model)
     make_objective(cfg.objective, model, epochs=cfg.train.epochs)
     make_optimizer(cfg.train, model.parameters())
@@ -51,7 +61,7 @@ def check_config(cfg: ExperimentConfig) -> None:
 
 def train(
     preset: str | ExperimentConfig | None,
-    data: str = "mnist",
+    data: DataLike = "mnist",
     out: str | os.PathLike[str] | None = None,
     epochs: int | None = None,
     overrides: Sequence[str] = (),
@@ -61,20 +71,37 @@ def train(
     fusion: str | None = None,
     scheme: str | None = None,
     estimator: str | None = None,
+    accept_changed_data: bool = False,
 ) -> Path:
-    """Train a preset, a free composition of fusion / scheme / estimator, or a full config; returns the run folder."""
+    """Train a preset, a free composition of fusion / scheme / estimator, or a full config; returns the run folder.
+
+    `data` is a registered data set's name, a data spec file (.yaml / .json) or a MultimodalData
+    (`fusevae.data.from_arrays`). The run folder records where the data came from (data.json), so
+    evaluate, generate and resume reload it; resuming on changed data is refused unless
+    `accept_changed_data`. Every check runs before anything is written.
+    """
     from .train import fit
 
-    if isinstance(preset, ExperimentConfig):
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if isinstance(preset, ExperimentConfig):  # a full config: its own data, unless a data object is given
         cfg = preset
+        if epochs is not None:
+            cfg.train.epochs = epochs
+        check_config(cfg)
+        ds = open_data(data if isinstance(data, MultimodalData) else cfg.data, data_dir, cfg.train.binarize)
     else:
-        cfg = make_config(preset, data, overrides, fusion, scheme, estimator)
-    if epochs is not None:
-        cfg.train.epochs = epochs
-    ds = load_dataset(cfg.data, data_dir, binarize=cfg.train.binarize)
+        user = None if isinstance(data, str) and _registered(data) else open_data(data, data_dir)
+        cfg = make_config(preset, user if user is not None else str(data), overrides, fusion, scheme, estimator)
+        if epochs is not None:
+            cfg.train.epochs = epochs
+            check_config(cfg)
+        ds = open_data(user if user is not None else data, data_dir, cfg.train.binarize)
     run = Path(out or Path("runs") / cfg.preset)
+    if resume:
+        check_same_data(run, ds, accept_changed_data)
     start = time.perf_counter()
-    fit(cfg, ds, run, resume=resume, progress=progress)
+    fit(cfg, ds, run, resume=resume, progress=progress, before_write=lambda: write_record(run, ds))
     seconds = time.perf_counter() - start
     if not is_main_process():
         return run
@@ -87,6 +114,12 @@ def train(
     }
     (run / "train_stats.json").write_text(json.dumps(stats, indent=2))
     return run
+
+
+def _registered(name: str) -> bool:
+    from .data import registered_datasets
+
+    return name in registered_datasets()
 
 
 def is_main_process() -> bool:
@@ -104,23 +137,38 @@ def evaluate(
     progress: bool = True,
     figures: bool = True,
     precision: str = "32",
+    data: DataLike | None = None,
+    accept_changed_data: bool = False,
+    metrics: Sequence[str] = ("likelihood",),
+    settings: EvaluationSettings | None = None,
 ) -> dict[str, Any]:
-    """SMVAE Table 1 metrics on the test set; writes results.json, results.md and figures in the run.
+    """Metrics of a trained run on its test set; writes results.json, results.md and figures in the run.
 
-    `precision` "bf16" runs the networks in bfloat16 (densities stay float32): faster on CPUs
-    with native bf16, at a small cost in accuracy (bench/results/perf.md measures both).
+    `metrics`: any of likelihood, subset_elbo, coherence, synergy, latent, or ["all"]; metrics
+    other than the likelihood table are returned flat under "metrics" (judges and unimodal
+    baselines are cached in run/cache). `settings` sizes them (EvaluationSettings).
+
+    The table names what it estimates: the joint log p(X), each marginal and each conditional of the
+    data's evaluation spec, under q(z | X) and each proposal the spec names (SMVAE Table 1 on
+    (image, label) sets). The data is reloaded from the run's record unless `data` is given.
+    `precision` "bf16" runs the networks in bfloat16 (densities stay float32).
     """
     run = Path(run)
     model, cfg = load_model(run)
-    ds = load_dataset(cfg.data, data_dir, binarize=cfg.train.binarize)
+    ds = data_for_run(run, cfg.data, cfg.train.binarize, data, data_dir, accept_changed_data)
+    asked = check_metrics(list(metrics), ds)
     start = time.perf_counter()
-    table = likelihood_table(
-        model, ds.test, ds.primary, ds.condition, k=k, n=n_test, progress=progress, precision=precision
-    )
+    table = likelihood_table(model, ds.test, ds.evaluation, k=k, n=n_test, progress=progress, precision=precision)
     table["setup"]["seconds"] = time.perf_counter() - start
     table["setup"]["preset"] = cfg.preset
+    others = [m for m in asked if m != "likelihood"]
+    if others:
+        s = settings or EvaluationSettings()
+        flat, _ = Evaluator(ds, run / "cache", s).run(model, cfg, others, seed=cfg.train.seed, progress=progress)
+        table["metrics"] = flat
+        table["setup"]["evaluation settings"] = asdict(s)
     (run / "results.json").write_text(json.dumps(table, indent=2))
-    (run / "results.md").write_text(results_markdown({cfg.preset: table}))
+    (run / "results.md").write_text(likelihood_markdown({cfg.preset: table}))
     if figures:
         generate(run, data_dir=data_dir, model=model, data=ds)
     return table
@@ -131,58 +179,52 @@ def generate(
     data_dir: str | None = None,
     n: int = 10,
     model: MultimodalVAE | None = None,
-    data: MultimodalData | None = None,
+    data: DataLike | None = None,
+    accept_changed_data: bool = False,
 ) -> list[Path]:
-    """Write label -> image samples (or cross generation, without a label), test reconstructions and, for a
-    2-d latent, each encoder's codes coloured by class and ELBO and the re-encoding map under run/figures/.
+    """Figures chosen by the modalities' kinds, under run/figures/.
 
-    `model` and `data`, when the caller already holds them, save reloading.
+    Each label modality -> each image modality (samples per class); test reconstructions of each
+    image modality from every subset; each image modality generated from the others (cross
+    generation); for a 2-d latent, each encoder's codes coloured by class and ELBO and the
+    re-encoding map. `model` and `data`, when the caller holds them, save reloading.
     """
     run = Path(run)
-    cfg = load_config(run)
     if model is None:
         model, cfg = load_model(run)
-    ds = data if data is not None else load_dataset(cfg.data, data_dir, binarize=cfg.train.binarize)
+    else:
+        cfg = load_config(run)
+    ds = (
+        data
+        if isinstance(data, MultimodalData)
+        else data_for_run(run, cfg.data, cfg.train.binarize, data, data_dir, accept_changed_data)
+    )
     fig_dir = run / "figures"
-    paths = []
-    if len(model.nets[ds.primary].event_shape) == 3:
-        paths.append(reconstructions(model, ds.test, ds.primary, fig_dir / "reconstructions.png", n=n))
+    images = [m for m in model.names if model.nets[m].cfg.kind == "image"]
+    labels = [m for m in model.names if model.nets[m].cfg.kind == "label"]
+    paths = [label_to_image(model, i, lab, fig_dir / f"{lab}_to_{i}.png", n=n) for lab in labels for i in images]
+    paths += [reconstructions(model, ds.test, i, fig_dir / f"reconstructions_{i}.png", n=n) for i in images]
     if model.latent_dim == 2 and ds.test.labels is not None:  # M2VAE Figs. 4-6: every encoder's 2-d codes
         paths.append(latent_elbo_maps(model, ds, fig_dir / "latent_elbo.png"))
         paths.append(reencoding_map(model, ds, fig_dir / "reencoding.png"))
-    if model.nets[ds.condition].cfg.kind == "label":
-        to_image = fig_dir / f"{ds.condition}_to_{ds.primary}.png"
-        paths.insert(0, label_to_image(model, ds.primary, ds.condition, to_image, n=n))
-    else:  # image-like modalities only: each generated from the others (cross generation)
-        for target in model.names:
-            if len(model.nets[target].event_shape) == 3:
-                paths.append(cross_generation(model, ds.test, target, fig_dir / f"cross_{target}.png", n=n))
+    others = [m for m in model.names if model.nets[m].cfg.kind != "label"]
+    if len(others) > 1:  # from the other sensors (a label alone is drawn as label -> image above)
+        paths += [cross_generation(model, ds.test, t, fig_dir / f"cross_{t}.png", n=n) for t in images]
     return paths
 
 
-COLUMNS = ("log p(x,y)", "log p(x)", "log p(x|y)")
-
-
-def results_markdown(tables: dict[str, dict[str, Any]]) -> str:
-    """A Markdown table in SMVAE Table 1's layout, one row per model ('|' escaped for Markdown)."""
-    proposals = ("q(z|x,y)", "q(z|x)")
-    head = ["model"] + [f"{c} from {p}" for p in proposals for c in COLUMNS]
-    lines = ["| " + " | ".join(h.replace("|", "\\|") for h in head) + " |", "|" + "---|" * len(head)]
-    for name, t in tables.items():
-        cells = [f"{t[p][c]:.2f}" for p in proposals for c in COLUMNS]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    setup = next(iter(tables.values()))["setup"]
-    lines += ["", f"K = {setup['k']} importance samples, {setup['n']} test items; nats, higher is better."]
-    return "\n".join(lines) + "\n"
-
-
 def print_table(tables: dict[str, dict[str, Any]]) -> str:
-    """A plain-text table for the terminal."""
-    proposals = ("q(z|x,y)", "q(z|x)")
-    head = f"{'model':<10}" + "".join(f"{c:>13}" for _ in proposals for c in COLUMNS)
-    top = f"{'':<10}" + "".join(f"{'sampled from ' + p:^39}" for p in proposals)
-    rows = [f"{n:<10}" + "".join(f"{t[p][c]:>13.2f}" for p in proposals for c in COLUMNS) for n, t in tables.items()]
-    return "\n".join([top, head, *rows])
+    """A plain-text table for the terminal: one line per (model, proposal), one column per estimate."""
+    rows = [(name, p, cols) for name, t in tables.items() for p, cols in t.items() if p.startswith("q(z")]
+    keys = list(dict.fromkeys(c for _, _, cols in rows for c in cols if not c.endswith(" se")))
+    width = max([len(k) for k in keys] + [10]) + 2
+    lead = max([len(n) + len(p) + 3 for n, p, _ in rows] + [10])
+    head = f"{'model / proposal':<{lead}}" + "".join(f"{k:>{width}}" for k in keys)
+    lines = [head]
+    for name, p, cols in rows:
+        cells = "".join(f"{cols[k]:>{width}.2f}" if k in cols else f"{'-':>{width}}" for k in keys)
+        lines.append(f"{name + ' ' + p:<{lead}}" + cells)
+    return "\n".join(lines)
 
 
 def load(run: str | os.PathLike[str]) -> MultimodalVAE:
@@ -190,4 +232,4 @@ def load(run: str | os.PathLike[str]) -> MultimodalVAE:
     return load_model(run)[0]
 
 
-__all__ = ["evaluate", "generate", "load", "make_config", "print_table", "results_markdown", "train"]
+__all__ = ["evaluate", "generate", "load", "make_config", "print_table", "train"]

@@ -1,7 +1,8 @@
 """`fusevae benchmark CONFIG`: presets x seeds on one data set, one architecture and budget, one table.
 
-Every cell of the grid trains a preset with the shared overrides and its seed, then measures the
-importance-sampled likelihoods under both proposals (SMVAE Table 1), cross and joint coherence
+Every cell of the grid trains a preset with the shared overrides and its seed, then measures (through
+`fusevae.evaluation.Evaluator`) the importance-sampled likelihoods of the data's evaluation spec
+(SMVAE Table 1 on (image, label) sets), cross and joint coherence
 (judges cached per data set), synergy against cached unimodal VAEs, linear probes per subset, train
 time and samples/s. A cell's results are written atomically when it ends; a rerun skips finished
 cells and resumes an interrupted training from its last checkpoint, so a killed benchmark picks up
@@ -79,24 +80,34 @@ def _write_json(path: Path, obj: Any) -> None:
 class Benchmark:
     """One benchmark folder: the config, a run per (preset, seed), caches, and the aggregated tables."""
 
-    def __init__(self, cfg: BenchmarkConfig, out: str | os.PathLike[str], data_dir: str | None = None) -> None:
+    def __init__(
+        self, cfg: BenchmarkConfig, out: str | os.PathLike[str], data_dir: str | None = None, data: Any = None
+    ) -> None:
+        """`data`: a MultimodalData to run on instead of the registered set or spec file `cfg.data`."""
         from . import api
+        from .run_data import open_data
 
         self.cfg, self.out, self.data_dir = cfg, Path(out), data_dir
+        self._data = None
+        self._evaluator = None
+        user = data if data is not None else None
+        if user is None and not api._registered(cfg.data):
+            user = open_data(cfg.data, data_dir)  # a data spec file: its modalities shape the configs
         self.configs = {}
         for preset in cfg.presets:  # every cell's config is built (and checked) before anything trains
             for seed in cfg.seeds:
                 extra = [*cfg.overrides, *cfg.preset_overrides.get(preset, []), f"train.seed={seed}"]
-                self.configs[preset, seed] = api.make_config(preset, cfg.data, extra)
-        self._data = None
+                self.configs[preset, seed] = api.make_config(preset, user if user is not None else cfg.data, extra)
+        self._user = user
 
     @property
     def data(self):  # noqa: ANN201 - MultimodalData, loaded on first use
         if self._data is None:
-            from .data import load_dataset
+            from .run_data import open_data
 
             first = next(iter(self.configs.values()))
-            self._data = load_dataset(self.cfg.data, self.data_dir, binarize=first.train.binarize)
+            source = self._user if self._user is not None else self.cfg.data
+            self._data = open_data(source, self.data_dir, binarize=first.train.binarize)
         return self._data
 
     def run_dir(self, preset: str, seed: int) -> Path:
@@ -123,16 +134,37 @@ class Benchmark:
         bar.close()
         return self.write_tables()
 
+    def evaluator(self):  # noqa: ANN201 - Evaluator over this benchmark's data, judges cached in the folder
+        from .evaluation import EvaluationSettings, Evaluator
+
+        if self._evaluator is None:
+            c = self.cfg
+            settings = EvaluationSettings(
+                k=c.k,
+                n_test=c.n_test,
+                coherence_items=c.coherence_items,
+                joint_samples=c.joint_samples,
+                elbo_k=c.elbo_k,
+                map_items=c.map_items,
+                probe_items=c.probe_items,
+                judge_epochs=c.judge_epochs,
+                judge_items=c.judge_items,
+            )
+            self._evaluator = Evaluator(self.data, self.out / "cache", settings)
+        return self._evaluator
+
+    def _metrics(self) -> list[str]:
+        c = self.cfg
+        wanted = {"subset_elbo": c.subset_elbos, "synergy": c.synergy, "latent": c.latent_maps}
+        return [m for m in ("likelihood", "subset_elbo", "coherence", "synergy", "latent") if wanted.get(m, True)]
+
     def _cell(self, preset: str, seed: int, bar: tqdm) -> None:
         from . import api
         from .checkpoint import load_model
-        from .metrics.coherence import cross_coherence, joint_coherence
-        from .metrics.latent import latent_maps
-        from .metrics.likelihood import likelihood_table
+        from .evaluation import check_metrics
 
         cfg, run = self.configs[preset, seed], self.run_dir(preset, seed)
         first_seed = seed == self.cfg.seeds[0]
-        metrics: dict[str, float] = {}
 
         def stage(name: str) -> None:
             bar.set_postfix_str(f"{preset} seed {seed}: {name}")
@@ -140,94 +172,27 @@ class Benchmark:
         stage("train")
         if not (run / "model.safetensors").exists():
             resume = (run / "checkpoints" / "last.ckpt").exists()
-            api.train(cfg, out=run, resume=resume, progress=False, data_dir=self.data_dir)
+            api.train(cfg, data=self.data, out=run, resume=resume, progress=False, data_dir=self.data_dir)
         stats = json.loads((run / "train_stats.json").read_text())
+        model, _ = load_model(run)
+        bar.update()
+        ev = self.evaluator()
+        asked = check_metrics(self._metrics(), self.data)
+        map_path = self.out / "figures" / f"latent_{preset.replace('+', '_')}_seed{seed}.png" if first_seed else None
+
+        metrics, table = ev.run(model, cfg, asked, seed=seed, map_path=map_path, on_stage=stage)
+        bar.update(len(STAGES) - 1)
         metrics["train s"] = stats["train_seconds"]
         metrics["samples/s"] = stats["samples_per_second"]
-        model, _ = load_model(run)
-        model.eval()
-        data = self.data
-        bar.update()
-
-        stage("likelihoods")
-        table = likelihood_table(
-            model, data.test, data.primary, data.condition, k=self.cfg.k, n=self.cfg.n_test or None, progress=False
-        )
-        for proposal, cols in table.items():
-            if proposal.startswith("q(z"):  # the two proposals; standard errors go to the run's results.json
-                metrics.update({f"{col} from {proposal}": v for col, v in cols.items() if not col.endswith(" se")})
-        _write_json(run / "results.json", table)
-        bar.update()
-
-        stage("subset elbos")
-        if self.cfg.subset_elbos:
-            from .metrics.subset_elbo import subset_elbo_table
-
-            elbos = subset_elbo_table(model, data.test, k=self.cfg.elbo_k, n_items=self.cfg.n_test or None, seed=seed)
-            metrics.update({f"ELBO q(z|{s})": v for s, v in elbos.items()})
-        bar.update()
-
-        stage("coherence")
-        judges = self.judges()
-        test = data.test.subset(self.cfg.coherence_items) if self.cfg.coherence_items else data.test
-        nets = {m: j.net for m, j in judges.items()}
-        for s in cross_coherence(model, test, nets, seed=seed):
-            key = f"coherence {'+'.join(s.inputs)} -> {s.target}"
-            metrics[f"{key} (micro)"], metrics[f"{key} (macro)"] = s.micro, s.macro
-        if len([n for n in model.names if n in nets or model.nets[n].cfg.kind == "label"]) > 1:
-            metrics["joint coherence"] = joint_coherence(model, nets, n=self.cfg.joint_samples, seed=seed)
-        bar.update()
-
-        stage("synergy")
-        if self.cfg.synergy:
-            from .metrics.synergy import synergy, unimodal_baseline
-
-            judged = [m for m in model.names if m in nets or model.nets[m].cfg.kind == "label"]
-            baselines = {m: unimodal_baseline(cfg, data, m, self.out / "cache" / "unimodal") for m in judged}
-            for s in synergy(model, baselines, test, nets, data.num_classes, seed=seed):
-                metrics[f"synergy {s.modality}"] = s.gain
-        bar.update()
-
-        stage("latent maps")
-        if self.cfg.latent_maps:
-            figures = self.out / "figures"
-            path = figures / f"latent_{preset.replace('+', '_')}_seed{seed}.png"
-            probes = latent_maps(
-                model,
-                data.train,
-                data.test,
-                path,
-                n_map=self.cfg.map_items,
-                n_probe=self.cfg.probe_items,
-                seed=seed,
-                class_names=data.class_names,
-                draw=first_seed,
-            )
-            metrics.update({f"probe {s}": acc for s, acc in probes.items()})
+        if table:
+            _write_json(run / "results.json", table)
         if first_seed:
-            for p in api.generate(run, data_dir=self.data_dir, model=model, data=data, n=8):
+            for p in api.generate(run, data_dir=self.data_dir, model=model, data=self.data, n=8):
                 target = self.out / "figures" / f"{preset.replace('+', '_')}_{p.name}"
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(p.read_bytes())
-        bar.update()
-        judge_acc = {m: {"micro": j.accuracy, "macro": j.macro_accuracy} for m, j in judges.items()}
-        _write_json(run / "benchmark.json", {"preset": preset, "seed": seed, "metrics": metrics, "judges": judge_acc})
-
-    def judges(self) -> dict[str, Any]:
-        """Judge classifiers of the image-like modalities, cached in the benchmark folder."""
-        from .metrics.classifier import ClassifierConfig, load_or_fit_classifier
-
-        if not hasattr(self, "_judges"):
-            data = self.data
-            jcfg = ClassifierConfig(epochs=self.cfg.judge_epochs, max_items=self.cfg.judge_items or None)
-            self._judges = {
-                m.name: load_or_fit_classifier(
-                    data.train, data.test, m.name, data.num_classes, self.out / "cache", jcfg
-                )
-                for m in data.modalities
-                if m.kind != "label"
-            }
-        return self._judges
+        judges = ev.judge_accuracies()
+        _write_json(run / "benchmark.json", {"preset": preset, "seed": seed, "metrics": metrics, "judges": judges})
 
     def write_tables(self) -> dict[str, Any]:
         """results.csv (every metric: mean, std, n, values) and results.md (mean +- std) from finished cells."""
@@ -315,12 +280,16 @@ def run_benchmark(
     out: str | os.PathLike[str] | None = None,
     data_dir: str | None = None,
     progress: bool = True,
+    data: Any = None,
 ) -> Path:
-    """Run (or resume) a benchmark; returns its folder (default runs/benchmarks/<name>)."""
+    """Run (or resume) a benchmark; returns its folder (default runs/benchmarks/<name>).
+
+    `data` (a MultimodalData) runs it on a user's data object instead of `config.data`.
+    """
     cfg = config if isinstance(config, BenchmarkConfig) else BenchmarkConfig.load(config)
     folder = Path(out or Path("runs") / "benchmarks" / cfg.name)
     started = time.perf_counter()
-    Benchmark(cfg, folder, data_dir).run(progress=progress)
+    Benchmark(cfg, folder, data_dir, data).run(progress=progress)
     if progress:
         print(f"{cfg.name}: {time.perf_counter() - started:.0f} s; tables in {folder}/results.md and results.csv")
     return folder

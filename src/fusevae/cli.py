@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from . import api
-from .data import DATASETS, data_root, fetch_dataset
+from .data import data_root, fetch_dataset, registered_datasets
 from .fusion import FUSIONS
 from .objectives import ESTIMATORS, OBJECTIVES
 from .presets import describe_presets
@@ -27,6 +27,7 @@ def _train(a: argparse.Namespace) -> None:
         fusion=a.fusion,
         scheme=a.scheme,
         estimator=a.estimator,
+        accept_changed_data=a.accept_changed_data,
     )
     if not api.is_main_process():
         return  # a distributed run's other ranks stop after training
@@ -34,14 +35,27 @@ def _train(a: argparse.Namespace) -> None:
     speed = f"{stats['samples_per_second']:.0f} samples/s"
     print(f"trained {run.name} in {stats['train_seconds']:.0f} s ({speed}); run: {run}")
     if not a.no_eval:
-        _report(run, a.k, a.n_test, a.data_dir, not a.no_progress, a.eval_precision)
+        _report(run, a, ["likelihood"])
 
 
-def _report(run: Path, k: int, n_test: int | None, data_dir: str | None, progress: bool, precision: str = "32") -> None:
-    table = api.evaluate(run, k=k, n_test=n_test, data_dir=data_dir, progress=progress, precision=precision)
+def _report(run: Path, a: argparse.Namespace, metrics: list[str]) -> None:
+    table = api.evaluate(
+        run,
+        k=a.k,
+        n_test=a.n_test,
+        data_dir=a.data_dir,
+        progress=not a.no_progress,
+        precision=a.eval_precision,
+        accept_changed_data=a.accept_changed_data,
+        metrics=metrics,
+    )
     print()
     print(api.print_table({table["setup"]["preset"]: table}))
-    print(f"(K = {k} importance samples on {table['setup']['n']} test items, nats; higher is better)")
+    print(f"(K = {a.k} importance samples on {table['setup']['n']} test items, nats; higher is better)")
+    others = table.get("metrics", {})
+    if others:
+        width = max(len(k) for k in others)
+        print("\n".join(f"{k:<{width}}  {v:.4f}" for k, v in others.items()))
     print(f"results: {run / 'results.md'}, {run / 'results.json'}; figures: {run / 'figures'}")
 
 
@@ -53,11 +67,11 @@ EVAL_PRECISION: dict = {
 
 
 def _evaluate(a: argparse.Namespace) -> None:
-    _report(Path(a.run), a.k, a.n_test, a.data_dir, not a.no_progress, a.eval_precision)
+    _report(Path(a.run), a, [m.strip() for m in a.metrics.split(",") if m.strip()])
 
 
 def _generate(a: argparse.Namespace) -> None:
-    for p in api.generate(a.run, a.data_dir, n=a.n):
+    for p in api.generate(a.run, a.data_dir, n=a.n, accept_changed_data=a.accept_changed_data):
         print(p)
 
 
@@ -71,8 +85,8 @@ def _presets(a: argparse.Namespace) -> None:
 
 def _data(a: argparse.Namespace) -> None:
     if a.action == "list":
-        for name, doc in DATASETS.items():
-            print(f"{name:<8} {doc}")
+        for name, entry in registered_datasets().items():
+            print(f"{name:<8} {entry.description}")
         print(f"data directory: {data_root(a.data_dir)}")
     elif a.action == "show":
         if not a.name:
@@ -108,7 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--fusion", choices=sorted(FUSIONS), help="joint posterior (replaces the preset's)")
     t.add_argument("--scheme", choices=sorted(OBJECTIVES), help="training scheme (replaces the preset's)")
     t.add_argument("--estimator", choices=sorted(ESTIMATORS), help="bound estimator (replaces the preset's)")
-    t.add_argument("--data", default="mnist")
+    t.add_argument(
+        "--data", default="mnist", help="a registered data set (fusevae data list) or a data spec file (.yaml/.json)"
+    )
     t.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
     t.add_argument("--out", default=None, help="run folder (default runs/NAME)")
     t.add_argument(
@@ -130,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--k", type=int, default=1000)
     e.add_argument("--n-test", type=int, default=None, help="test items (default: the whole test set)")
     e.add_argument("--eval-precision", **EVAL_PRECISION)
+    e.add_argument(
+        "--metrics",
+        default="likelihood",
+        help="comma-separated: likelihood, subset_elbo, coherence, synergy, latent, or all (default likelihood)",
+    )
     e.set_defaults(func=_evaluate)
 
     g = sub.add_parser("generate", help="write label->image samples and reconstructions of a run")
@@ -155,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--data-dir", default=None, help="data folder (default $FUSEVAE_DATA or ~/.cache/fusevae/data)")
     for sp in (t, e, b):
         sp.add_argument("--no-progress", action="store_true")
+    for sp in (t, e, g):
+        sp.add_argument(
+            "--accept-changed-data",
+            action="store_true",
+            help="use the run's data even though its files changed since training (refused otherwise)",
+        )
     return p
 
 

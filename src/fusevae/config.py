@@ -25,13 +25,24 @@ class ModalityConfig:
     """One modality: what its data is and which networks read and write it."""
 
     name: str
-    kind: str  # "image", "label" or "vector"
-    shape: list[int]  # event shape of one item: [1, 28, 28] for MNIST, [] for a label
-    num_classes: int = 0
+    kind: str  # "image", "label", "vector", "tokens" (integer sequence [T]) or "timeseries" (float [T, C])
+    shape: list[int]  # event shape of one item: [1, 28, 28] for MNIST, [] for a label, [T] for tokens
+    num_classes: int = 0  # a label's classes; a token sequence's vocabulary size
     likelihood: str = "bernoulli"
     likelihood_scale: float | None = 1.0  # Gaussian/Laplace: fixed scale, or None to learn it
+    # the `mlp` network's hidden widths (other networks take their sizes from network_options)
     encoder_hidden: list[int] = field(default_factory=lambda: [512, 512])
     decoder_hidden: list[int] = field(default_factory=lambda: [512, 512, 512])
+    # the network family of encoder and decoder: a registered name (mlp, conv, sequence, or one a user registered
+    # with fusevae.register_network) or an importable "package.module:factory"; its options are JSON keyword arguments
+    network: str = "mlp"
+    network_options: dict[str, Any] = field(default_factory=dict)
+    # another family for the encoder or the decoder alone (None: `network`); their options replace network_options
+    encoder: str | None = None
+    encoder_options: dict[str, Any] = field(default_factory=dict)
+    decoder: str | None = None
+    decoder_options: dict[str, Any] = field(default_factory=dict)
+    pad_index: int | None = None  # tokens: the padding token, masked out of the encoder's input
 
 
 @dataclass
@@ -147,6 +158,12 @@ def _check(tp: Any, value: Any, path: str) -> Any:
             except ConfigError as e:
                 errors.append(str(e))
         raise ConfigError(f"{path}: {value!r} matches none of {tp}")
+    if tp is Any:  # free JSON (network options): anything json can write
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{path}: {value!r} is not JSON data") from None
+        return value
     if tp is type(None):
         if value is not None:
             raise ConfigError(f"{path}: expected null, got {value!r}")
@@ -221,7 +238,14 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 def _is_free_mapping(parts: list[str]) -> bool:
     # dict-valued fields accept new keys (objective.weights.<modality>, train.missing.<modality>)
-    return len(parts) >= 2 and parts[-2] in ("weights", "missing", "subset_beta")
+    return len(parts) >= 2 and parts[-2] in (
+        "weights",
+        "missing",
+        "subset_beta",
+        "network_options",
+        "encoder_options",
+        "decoder_options",
+    )
 
 
 def _step(node: Any, part: str, where: str) -> Any:

@@ -32,6 +32,8 @@ class MultimodalVAE(nn.Module):
         names = [m.name for m in cfg.modalities]
         if not names:
             raise ValueError("a model needs at least one modality")
+        if cfg.latent_dim < 1:
+            raise ValueError(f"model.latent_dim must be >= 1, got {cfg.latent_dim}")
         if len(set(names)) != len(names):
             raise ValueError(f"modality names must be unique, got {names}")
         self.names: tuple[str, ...] = tuple(names)
@@ -39,9 +41,14 @@ class MultimodalVAE(nn.Module):
             {m.name: ModalityNets(m, cfg.latent_dim, cfg.activation, cfg.decoder_activation) for m in cfg.modalities}
         )
         dims = {n: self.nets[n].embed_dim for n in names}
-        self.fusion = make_fusion(cfg, max(dims.values()))
-        if self.fusion.consumes in ("embeddings", "zero_filled") and len(set(dims.values())) != 1:
-            raise ValueError(f"{cfg.fusion.kind} needs one embedding size for all modalities, got {dims}")
+        width = max(dims.values())
+        self.fusion = make_fusion(cfg, width)
+        # a set function reads one embedding size: networks of other sizes get a linear projection to the largest
+        self.projections = nn.ModuleDict(
+            {n: nn.Linear(d, width) for n, d in dims.items() if d != width}
+            if self.fusion.consumes in ("embeddings", "zero_filled")
+            else {}
+        )
         if self.fusion.consumes == "experts":
             # one Gaussian expert q(z | x_m) per modality
             self.expert_heads = nn.ModuleDict({n: nn.Linear(d, 2 * cfg.latent_dim) for n, d in dims.items()})
@@ -57,10 +64,10 @@ class MultimodalVAE(nn.Module):
         A fusion that reads zero-filled inputs (JMVAE-Zero) gets (B, 2M, E): the embeddings, then
         the embedding of a zero input of each modality, which stands in for any modality left out.
         """
-        embeddings = [self.nets[n].encode(batch.data[n]) if n in batch.data else None for n in self.names]
+        embeddings = [self._embed(n, batch.data[n]) if n in batch.data else None for n in self.names]
         ref = next(e for e in embeddings if e is not None)
         if self.fusion.consumes == "zero_filled":
-            nulls = torch.stack([self.nets[n].null_embedding().to(ref.dtype) for n in self.names])  # (M, E)
+            nulls = torch.stack([self._project(n, self.nets[n].null_embedding()).to(ref.dtype) for n in self.names])
             real = [e if e is not None else nulls[i].expand_as(ref) for i, e in enumerate(embeddings)]
             return torch.cat([torch.stack(real, 1), nulls.unsqueeze(0).expand(ref.shape[0], -1, -1)], 1)
         if self.fusion.consumes == "embeddings":
@@ -76,6 +83,13 @@ class MultimodalVAE(nn.Module):
             mus.append(mu)
             logvars.append(bounded_logvar(raw, self.cfg.logvar_min, self.cfg.logvar_max))
         return DiagGaussian(torch.stack(mus, 1), torch.stack(logvars, 1))
+
+    def _project(self, name: str, e: Tensor) -> Tensor:
+        return self.projections[name](e) if name in self.projections else e
+
+    def _embed(self, name: str, x: Tensor) -> Tensor:
+        """Modality `name`'s embedding (B, E), projected to the fusion's width where its network's differs."""
+        return self._project(name, self.nets[name].encode(x))
 
     def fuse(self, encoded: Encoded, subsets: Tensor) -> Posterior:
         """q(z | x_S) for subset masks `subsets` of shape (..., B, M); returns batch shape (..., B)."""

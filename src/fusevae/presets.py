@@ -1,4 +1,4 @@
-"""Named models of the papers as presets: a fusion, a scheme and an estimator on a shared architecture.
+"""Named models of the papers as presets: a fusion, a scheme and an estimator on the data set's networks.
 
 `compose` builds any combination of the three axes with the library's defaults; each named
 preset is `compose` with the paper's choices, every constant visible here and overridable
@@ -7,49 +7,51 @@ with --set. Combinations that cannot work fail when the model and objective are 
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from .config import ExperimentConfig, FusionConfig, ModalityConfig, ModelConfig, ObjectiveConfig, TrainConfig
+from .data.dataset import Architecture
 from .fusion import mixture_components
 
 LCD_ALPHA = 0.1  # the paper states no rate; 0.1 beat 0.25 and 0.5 on every likelihood (bench/results/lcd_alpha.md)
 IWAE_K = 10  # default samples per row (per mixture component) when iwae or dreg is chosen
 
 
-def mvae_mnist_architecture(specs: list[ModalityConfig]) -> list[ModalityConfig]:
-    """MVAE's MNIST networks (Wu & Goodman 2018): image 784-512-512, label embedding 10-512-512,
-    decoders with three 512-unit hidden layers, Swish activations."""
-    out = []
-    for s in specs:
-        m = copy.deepcopy(s)
-        m.encoder_hidden = [512, 512]
-        m.decoder_hidden = [512, 512, 512]
-        out.append(m)
-    return out
+def as_architecture(arch: Architecture | Sequence[ModalityConfig]) -> Architecture:
+    """An Architecture as it is, or modality specs with the default 64-d latent and Swish."""
+    return arch if isinstance(arch, Architecture) else Architecture(tuple(arch))
 
 
-def mvae_mnist_model(specs: list[ModalityConfig], fusion: FusionConfig) -> ModelConfig:
-    """MVAE's MNIST architecture with a 64-d latent, around the given fusion."""
-    return ModelConfig(modalities=mvae_mnist_architecture(specs), latent_dim=64, activation="swish", fusion=fusion)
+def model_config(arch: Architecture, fusion: FusionConfig) -> ModelConfig:
+    """The data set's own networks and latent size (its registry entry), around the given fusion."""
+    return ModelConfig(
+        modalities=arch.specs(),
+        latent_dim=arch.latent_dim,
+        activation=arch.activation,
+        decoder_activation=arch.decoder_activation,
+        fusion=fusion,
+    )
 
 
 def compose(
-    specs: list[ModalityConfig],
+    arch: Architecture | Sequence[ModalityConfig],
     data: str,
     fusion: str = "poe",
     scheme: str = "joint",
     estimator: str = "elbo",
     name: str | None = None,
 ) -> ExperimentConfig:
-    """Any fusion x scheme x estimator on the shared architecture and budget.
+    """Any fusion x scheme x estimator on the data set's own networks (`arch`) and a shared budget.
 
-    Shared defaults: MVAE's MNIST networks, 64-d latent, KL warm-up over 3 epochs,
+    The networks and latent size are the data set's (its registry entry, or the user's data);
+    a preset never replaces them. Shared defaults: KL warm-up over 3 epochs,
     lambda = 50 on label modalities, Adam 1e-3, batch 128, 10 epochs. Scheme defaults:
     lcd turns on latent component dropout (alpha = 0.1); smvae uses the SMVAE preset's
     options; mmvae (and a mixture fusion under iwae/dreg) uses MMVAE's "looser" bound
     with 10 samples per component. iwae and dreg draw 10 samples per row.
     """
+    arch = as_architecture(arch)
+    specs = arch.modalities
     components = len(specs) if scheme == "mmvae" else mixture_components(fusion, len(specs))
     mixture = components > 1 or scheme == "mmvae"
     k = 1 if estimator == "elbo" else IWAE_K * components
@@ -70,21 +72,21 @@ def compose(
     return ExperimentConfig(
         preset=name or f"{fusion}+{scheme}+{estimator}",
         data=data,
-        model=mvae_mnist_model(specs, fusion_cfg),
+        model=model_config(arch, fusion_cfg),
         objective=objective,
         train=TrainConfig(epochs=10, batch_size=128, lr=1e-3),
     )
 
 
-Preset = Callable[[list[ModalityConfig], str], ExperimentConfig]
+Preset = Callable[[Architecture, str], ExperimentConfig]
 PRESETS: dict[str, Preset] = {}
 
 
 def preset(name: str, fusion: str, scheme: str, estimator: str = "elbo", doc: str = "") -> Preset:
     """Register `name` as compose(fusion, scheme, estimator)."""
 
-    def build(specs: list[ModalityConfig], data: str) -> ExperimentConfig:
-        return compose(specs, data, fusion, scheme, estimator, name)
+    def build(arch: Architecture, data: str) -> ExperimentConfig:
+        return compose(arch, data, fusion, scheme, estimator, name)
 
     build.__doc__ = doc
     build.__name__ = name
@@ -118,9 +120,9 @@ preset("rbcm+lcd", "rbcm", "lcd", doc="RBCM trained with latent component dropou
 JMVAE_ALPHA = 0.1  # weight of the KL terms; a hyperparameter of JMVAE, not tuned here
 
 
-def _jmvae(specs: list[ModalityConfig], data: str) -> ExperimentConfig:
+def _jmvae(arch: Architecture, data: str) -> ExperimentConfig:
     """JMVAE-kl: subset encoders (joint, leave-one-out, single); joint ELBO - alpha * sum_m KL(q(z|X) || q(z|X\\m))"""
-    cfg = compose(specs, data, "subset_encoders", "jmvae", "elbo", "jmvae")
+    cfg = compose(arch, data, "subset_encoders", "jmvae", "elbo", "jmvae")
     cfg.model.fusion.subsets = "jmvae"
     cfg.objective.alpha = JMVAE_ALPHA
     return cfg
@@ -131,22 +133,22 @@ PRESETS["jmvae"] = _jmvae
 M2VAE_ALPHA = 0.01  # M2VAE 5.1.1: alpha = 1 collapses the classes of the joint encoder; alpha <= 1e-2 does not
 
 
-def _m2vae(specs: list[ModalityConfig], data: str) -> ExperimentConfig:
+def _m2vae(arch: Architecture, data: str) -> ExperimentConfig:
     """M2VAE: an encoder for every subset; the recursive bound of eq. 11 (alpha 0.01 on the mutual KL terms)"""
-    cfg = compose(specs, data, "subset_encoders", "m2vae", "elbo", "m2vae")
+    cfg = compose(arch, data, "subset_encoders", "m2vae", "elbo", "m2vae")
     cfg.model.fusion.subsets = "all"
     cfg.objective.alpha = M2VAE_ALPHA
     return cfg
 
 
-def _jmvae_zero(specs: list[ModalityConfig], data: str) -> ExperimentConfig:
+def _jmvae_zero(arch: Architecture, data: str) -> ExperimentConfig:
     """JMVAE-Zero: one joint encoder fed zeros for missing modalities; joint ELBO over single-modality copies"""
-    return compose(specs, data, "zero_fill", "jmvae_zero", "elbo", "jmvae-zero")
+    return compose(arch, data, "zero_fill", "jmvae_zero", "elbo", "jmvae-zero")
 
 
-def _tvae(specs: list[ModalityConfig], data: str) -> ExperimentConfig:
+def _tvae(arch: Architecture, data: str) -> ExperimentConfig:
     """tVAE: the joint VAE first, then single-modality encoders trained through the frozen decoders"""
-    cfg = compose(specs, data, "subset_encoders", "tvae", "elbo", "tvae")
+    cfg = compose(arch, data, "subset_encoders", "tvae", "elbo", "tvae")
     cfg.model.fusion.subsets = "singles"
     return cfg
 
@@ -158,7 +160,7 @@ PRESETS["tvae"] = _tvae
 
 def preset_config(
     name: str | None,
-    specs: list[ModalityConfig],
+    arch: Architecture | Sequence[ModalityConfig],
     data: str,
     fusion: str | None = None,
     scheme: str | None = None,
@@ -170,17 +172,18 @@ def preset_config(
     preset (its other settings stay); without one, the missing axes default to
     poe / joint / elbo.
     """
+    arch = as_architecture(arch)
     if name is None:
-        return compose(specs, data, fusion or "poe", scheme or "joint", estimator or "elbo")
+        return compose(arch, data, fusion or "poe", scheme or "joint", estimator or "elbo")
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; available: {sorted(PRESETS)}")
-    cfg = PRESETS[name](specs, data)
+    cfg = PRESETS[name](arch, data)
     if fusion is None and scheme is None and estimator is None:
         return cfg
     f = fusion or cfg.model.fusion.kind
     s = scheme or cfg.objective.kind
     e = estimator or cfg.objective.estimator
-    out = compose(specs, data, f, s, e)
+    out = compose(arch, data, f, s, e)
     out.train = cfg.train
     return out
 

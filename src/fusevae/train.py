@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -172,15 +172,16 @@ def fit(
     resume: bool = False,
     progress: bool = True,
     callbacks: list[L.Callback] | None = None,
+    before_write: Callable[[], None] | None = None,
 ) -> LitMultimodalVAE:
     """Train `cfg` on `data`, logging to CSV and TensorBoard and checkpointing every epoch in out_dir.
 
     With resume, training continues from out_dir/checkpoints/last.ckpt (model, optimiser,
     loop and data-order state). The final weights go to out_dir/model.safetensors.
-    `callbacks` are extra Lightning callbacks (timers, early stopping, ...).
+    `callbacks` are extra Lightning callbacks (timers, early stopping, ...). The data is checked
+    against the config before anything is written; `before_write` runs once those checks pass.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     t = cfg.train
     if t.threads > 0:
         torch.set_num_threads(t.threads)
@@ -193,6 +194,9 @@ def fit(
     check_dataset(cfg.model, train_set, "training set")
     check_dataset(cfg.model, val_set, "validation set")
     module = LitMultimodalVAE(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    if before_write is not None:
+        before_write()
     ckpt_dir = out / "checkpoints"
     last = ckpt_dir / "last.ckpt"
     cbs: list[Any] = [

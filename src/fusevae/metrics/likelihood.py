@@ -1,16 +1,18 @@
-"""Importance-sampled log-likelihoods (SMVAE Table 1), batched over K in memory-bounded chunks."""
+"""Importance-sampled log-likelihoods (SMVAE Table 1 for any modalities), batched over K in memory-bounded chunks."""
 
 from __future__ import annotations
 
 import contextlib
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..data.batch import Batch
+from ..data.dataset import EvaluationSpec, Subset
 from ..data.tensor_dataset import MultimodalTensorDataset
 from ..distributions import DiagGaussian, standard_normal_log_prob
 from ..model import MultimodalVAE
@@ -44,7 +46,7 @@ def subset_mask(model: MultimodalVAE, names: Sequence[str], like: Tensor) -> Ten
 
 def _chunk_size(model: MultimodalVAE, names: Sequence[str], batch_size: int, budget: int) -> int:
     # floats held per (sample, data point): the widest activations of each decoder run
-    width = sum(sum(model.nets[n].cfg.decoder_hidden) + math.prod(model.nets[n].param_shape) for n in names)
+    width = sum(model.nets[n].decoder_floats for n in names)  # measured on the model's dry run
     return max(1, budget // (4 * 3 * width * max(1, batch_size)))
 
 
@@ -94,54 +96,188 @@ def _importance_log_likelihoods(
     return {t: torch.logsumexp(torch.stack(v), 0) - math.log(k) for t, v in partial.items()}
 
 
+PRIOR = "prior"
+
+
+def _names(subset: Sequence[str]) -> str:
+    return ",".join(subset)
+
+
+def proposal_label(subset: Sequence[str]) -> str:
+    """The row label of proposal q(z | x_S): "q(z|image,label)"."""
+    return f"q(z|{_names(subset)})"
+
+
+def _se(values: Tensor) -> float:
+    return float(values.std() / math.sqrt(len(values))) if len(values) > 1 else float("nan")
+
+
 @torch.no_grad()
 def likelihood_table(
     model: MultimodalVAE,
     dataset: MultimodalTensorDataset,
-    primary: str,
-    condition: str,
+    spec: EvaluationSpec,
     k: int = 1000,
     n: int | None = None,
     batch_size: int = 250,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     progress: bool = True,
     precision: str = "32",
-) -> dict[str, dict[str, float]]:
-    """SMVAE Table 1 for one model: log p(x,y), log p(x), log p(x|y) under q(z|x,y) and q(z|x).
+    label_prior: bool = True,
+) -> dict[str, dict[str, Any]]:
+    """Importance-sampled log-likelihoods of every modality set `spec` asks for (SMVAE Table 1, generalised).
 
-    log p(x|y) = log p(x,y) - log p(y), with log p(y) = log E_{p(z)}[p(y|z)] from K prior
-    samples, as the paper defines it. Means over the first n test items (all when None).
+    X is every modality of the model. Each row is a proposal q(z | x_S): the full set X first, then
+    `spec.proposals` (resolved for the model's modalities); a proposal the model has no posterior
+    for (not in `model.encodable_subsets()`) is skipped and listed in setup["skipped proposals"].
+    One set of K samples of a row serves all its targets: the joint log p(X), each marginal
+    log p(x_A) of `spec.marginals`, and for each conditional (A, B) of `spec.conditionals`
+    log p(x_A | x_B) = log p(x_A, x_B) - log p(x_B). log p(x_B) is estimated once per batch, not per
+    row, with B's own proposal q(z | x_B); from K prior samples when B holds only "label" modalities
+    and `label_prior` (SMVAE Table 1's log p(y)), or when the model cannot encode B.
+    setup["conditioning proposals"] names the proposal of each log p(x_B).
+
+    Only items with every modality present are evaluated (an absent modality has no data to score):
+    the first n of them (all when None). setup["n"] is the number of items used and
+    setup["incomplete items"] the number of items of `dataset` left out for lacking a modality.
+
+    Returns {row label: {metric: mean over items, metric + " se": its standard error}} with row labels
+    "q(z|a,b)" and metrics "log p(a,b)", "log p(a)", "log p(a|b)"; {"log p(b)": {"mean", "proposal"}}
+    for each conditioning set; and "setup": k, n, precision, modalities, skipped proposals,
+    conditioning proposals, incomplete items. A non-finite value raises FloatingPointError naming it.
     """
     model.eval()
-    total = len(dataset) if n is None else min(n, len(dataset))
+    names = model.names
+    spec = spec.resolve(names)
+    if tuple(dataset.modalities) != names:
+        dataset = dataset.select(names)  # the model's modalities, in model order (BatchError if one is absent)
+    complete = torch.nonzero(dataset.mask.all(1)).flatten()
+    incomplete = len(dataset) - len(complete)
+    if n is not None:
+        complete = complete[:n]
+    total = len(complete)
+    if total == 0:
+        raise ValueError(f"no test item has every modality {list(names)} present ({incomplete} lack some)")
+    encodable = set(model.encodable_subsets())
+    rows: list[Subset] = []
+    skipped: list[str] = []
+    for s in (names, *spec.proposals):
+        if s in encodable:
+            rows.append(s)
+        else:
+            skipped.append(proposal_label(s))
+    if not rows:
+        raise ValueError(f"the model encodes none of the proposals {skipped}")
+
+    # log p(x_B) of each conditioning set: its proposal (() is the prior) and how the table names it
+    conditioning: dict[Subset, tuple[Subset, str]] = {}
+    for _, b in spec.conditionals:
+        if b in conditioning:
+            continue
+        if label_prior and all(model.nets[m].cfg.kind == "label" for m in b):
+            conditioning[b] = ((), PRIOR)
+        elif b in encodable:
+            conditioning[b] = (b, proposal_label(b))
+        else:
+            conditioning[b] = ((), f"{PRIOR} ({proposal_label(b)} not encodable)")
+
+    # each row's targets (modality sets scored with its samples) and its metrics: (key, target, conditioning set)
+    targets: dict[str, list[str]] = {_names(names): list(names)}
+    metrics: dict[str, tuple[str, Subset | None]] = {f"log p({_names(names)})": (_names(names), None)}
+    for a in spec.marginals:
+        targets.setdefault(_names(a), list(a))
+        metrics.setdefault(f"log p({_names(a)})", (_names(a), None))
+    for a, b in spec.conditionals:
+        ab = [m for m in names if m in a or m in b]
+        targets.setdefault(_names(ab), ab)
+        metrics.setdefault(f"log p({_names(a)}|{_names(b)})", (_names(ab), b))
+
     device = next(model.parameters()).device
-    x, y = primary, condition
-    sums: dict[str, dict[str, float]] = {"q(z|x,y)": {}, "q(z|x)": {}}
-    per_item: dict[str, list[Tensor]] = {}
+    per_item: dict[tuple[str, str], list[Tensor]] = {}
     starts = range(0, total, batch_size)
     bar = tqdm(starts, desc=f"log-likelihoods K={k}", disable=not progress, leave=False)
     for s in bar:
-        batch = dataset[torch.arange(s, min(s + batch_size, total))].to(device)
-        log_py = importance_log_likelihoods(model, batch, [], {"y": [y]}, k, memory_budget, precision)["y"]
-        per_item.setdefault("log p(y)", []).append(log_py)
-        for label, proposal in (("q(z|x,y)", [x, y]), ("q(z|x)", [x])):
-            r = importance_log_likelihoods(
-                model, batch, proposal, {"xy": [x, y], "x": [x]}, k, memory_budget, precision
-            )
-            per_item.setdefault(f"{label}/log p(x,y)", []).append(r["xy"])
-            per_item.setdefault(f"{label}/log p(x)", []).append(r["x"])
-            per_item.setdefault(f"{label}/log p(x|y)", []).append(r["xy"] - log_py)
-    for key, parts in per_item.items():
+        batch = dataset[complete[s : s + batch_size]].to(device)
+        log_pb: dict[Subset, Tensor] = {}
+        for b, (proposal, _) in conditioning.items():
+            log_pb[b] = importance_log_likelihoods(
+                model, batch, list(proposal), {"b": list(b)}, k, memory_budget, precision
+            )["b"]
+            per_item.setdefault(("", f"log p({_names(b)})"), []).append(log_pb[b])
+        for row in rows:
+            r = importance_log_likelihoods(model, batch, list(row), targets, k, memory_budget, precision)
+            for key, (target, b) in metrics.items():
+                value = r[target] if b is None else r[target] - log_pb[b]
+                per_item.setdefault((proposal_label(row), key), []).append(value)
+
+    table: dict[str, dict[str, Any]] = {proposal_label(row): {} for row in rows}
+    for (label, key), parts in per_item.items():
         values = torch.cat(parts)
         if not bool(torch.isfinite(values).all()):
-            raise FloatingPointError(f"{key}: non-finite log-likelihood for some test items")
-        if "/" in key:
-            label, metric = key.split("/")
-            sums[label][metric] = float(values.mean())
-            sums[label][metric + " se"] = float(values.std() / math.sqrt(len(values)))
-    sums["log p(y)"] = {"mean": float(torch.cat(per_item["log p(y)"]).mean())}
-    sums["setup"] = {"k": k, "n": total, "precision": precision}
-    return sums
+            raise FloatingPointError(f"{label + '/' if label else ''}{key}: non-finite log-likelihood for some items")
+        if label:
+            table[label][key] = float(values.mean())
+            table[label][key + " se"] = _se(values)
+    for b, (_, how) in conditioning.items():
+        table[f"log p({_names(b)})"] = {
+            "mean": float(torch.cat(per_item["", f"log p({_names(b)})"]).mean()),
+            "proposal": how,
+        }
+    table["setup"] = {
+        "k": k,
+        "n": total,
+        "precision": precision,
+        "modalities": list(names),
+        "skipped proposals": skipped,
+        "conditioning proposals": {_names(b): how for b, (_, how) in conditioning.items()},
+        "incomplete items": incomplete,
+    }
+    return table
+
+
+def _escape(text: object) -> str:
+    return str(text).replace("|", "\\|")
+
+
+def likelihood_markdown(tables: Mapping[str, Mapping[str, Any]]) -> str:
+    """A Markdown table of `likelihood_table` results, one row per (model, proposal), one column per metric.
+
+    Each cell is the mean in nats with its standard error ("-93.10 ± 0.42"); a metric a model lacks is "–".
+    '|' in names is escaped. The footer states K, the test items and how each log p(x_B) was estimated.
+    """
+    rows = [(name, label, cols) for name, t in tables.items() for label, cols in t.items() if label.startswith("q(z|")]
+    metrics = list(dict.fromkeys(key for _, _, cols in rows for key in cols if not key.endswith(" se")))
+    head = ["model", "proposal", *metrics]
+    lines = ["| " + " | ".join(_escape(h) for h in head) + " |", "|" + "---|" * len(head)]
+    for name, label, cols in rows:
+        cells = []
+        for key in metrics:
+            if key not in cols:
+                cells.append("–")
+                continue
+            se = cols.get(key + " se")
+            cells.append(f"{cols[key]:.2f}" + (f" ± {se:.2f}" if se is not None and math.isfinite(se) else ""))
+        lines.append("| " + " | ".join(_escape(c) for c in (name, label, *cells)) + " |")
+    footers: dict[str, list[str]] = {}
+    for name, t in tables.items():
+        footers.setdefault(_footer(t.get("setup", {})), []).append(name)
+    lines.append("")
+    for text, models in footers.items():
+        lines.append(text if len(footers) == 1 else f"{', '.join(models)}: {text}")
+    return "\n".join(lines) + "\n"
+
+
+def _footer(setup: Mapping[str, Any]) -> str:
+    parts = [f"K = {setup.get('k', '?')} importance samples, {setup.get('n', '?')} test items with every modality"]
+    if setup.get("incomplete items"):
+        parts[0] += f" ({setup['incomplete items']} items lacking a modality left out)"
+    conditioning = setup.get("conditioning proposals") or {}
+    if conditioning:
+        froms = [f"log p({b}) from {'the ' if how.startswith(PRIOR) else ''}{how}" for b, how in conditioning.items()]
+        parts.append("conditionals use " + ", ".join(froms))
+    if setup.get("skipped proposals"):
+        parts.append(f"skipped (no encoder): {', '.join(setup['skipped proposals'])}")
+    return _escape("; ".join(parts) + "; nats, higher is better, ± one standard error.")
 
 
 @torch.no_grad()

@@ -1,0 +1,165 @@
+"""Every metric of a trained model on its data, by name: what `fusevae evaluate` and the benchmark run.
+
+`likelihood`: the importance-sampled table of the data's evaluation spec; `subset_elbo`: M2VAE eq. 12,
+the ELBO of every modality under each subset's encoder; `coherence`: cross coherence of every subset
+-> missing judged modality and joint coherence; `synergy`: the gain against unimodal VAEs;
+`latent`: linear probes per subset (and t-SNE maps when drawn). Judges and unimodal baselines are
+cached under `cache_dir`, keyed by the hash of the data and their config.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import ExperimentConfig
+from .data import MultimodalData
+from .model import MultimodalVAE
+
+METRICS = ("likelihood", "subset_elbo", "coherence", "synergy", "latent")
+
+
+@dataclass
+class EvaluationSettings:
+    """Sizes and budgets of the metrics; the benchmark's config carries the same fields."""
+
+    k: int = 1000  # importance samples for the likelihoods
+    n_test: int = 1000  # test items for the likelihoods (0: all)
+    precision: str = "32"
+    coherence_items: int = 2000  # test items for cross coherence and synergy (0: all)
+    joint_samples: int = 10_000  # prior samples for joint coherence
+    elbo_k: int = 100  # samples of z per item for the subset ELBOs
+    map_items: int = 1000  # test items in each t-SNE panel
+    probe_items: int = 10_000  # training items the linear probes are fitted on
+    judge_epochs: int = 3  # coherence judges: epochs on the training set ...
+    judge_items: int = 0  # ... of its first n items (0: all)
+
+
+def check_metrics(metrics: list[str] | tuple[str, ...], data: MultimodalData | None = None) -> list[str]:
+    """The metrics asked for, in order; "all" means every metric the data allows (coherence needs labels)."""
+    asked = list(METRICS) if list(metrics) == ["all"] else list(metrics)
+    unknown = sorted(set(asked) - set(METRICS))
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; expected some of {list(METRICS)} or 'all'")
+    if data is not None and not data.has_labels:
+        needs = [m for m in asked if m in ("coherence", "synergy", "latent")]
+        if needs and list(metrics) != ["all"]:
+            raise ValueError(f"metrics {needs} need class labels, and data set {data.name!r} has none")
+        asked = [m for m in asked if m not in needs]
+    return asked
+
+
+class Evaluator:
+    """Runs the named metrics of models on one data set, with judges cached once for all of them."""
+
+    def __init__(
+        self, data: MultimodalData, cache_dir: str | os.PathLike[str], settings: EvaluationSettings | None = None
+    ) -> None:
+        self.data, self.cache_dir = data, Path(cache_dir)
+        self.settings = settings or EvaluationSettings()
+        self._judges: dict[str, Any] | None = None
+
+    def judges(self) -> dict[str, Any]:
+        """Judge classifiers of every modality that is not a label, trained on the data's labels and cached."""
+        from .metrics.classifier import ClassifierConfig, load_or_fit_classifier
+
+        if self._judges is None:
+            s, data = self.settings, self.data
+            jcfg = ClassifierConfig(epochs=s.judge_epochs, max_items=s.judge_items or None)
+            self._judges = {
+                m.name: load_or_fit_classifier(data.train, data.test, m.name, data.num_classes, self.cache_dir, jcfg)
+                for m in data.modalities
+                if m.kind != "label"
+            }
+        return self._judges
+
+    def likelihoods(self, model: MultimodalVAE, progress: bool = False) -> dict[str, Any]:
+        from .metrics.likelihood import likelihood_table
+
+        s = self.settings
+        return likelihood_table(
+            model,
+            self.data.test,
+            self.data.evaluation,
+            k=s.k,
+            n=s.n_test or None,
+            progress=progress,
+            precision=s.precision,
+        )
+
+    def run(
+        self,
+        model: MultimodalVAE,
+        cfg: ExperimentConfig,
+        metrics: list[str] | tuple[str, ...] = METRICS,
+        seed: int = 0,
+        map_path: str | os.PathLike[str] | None = None,
+        progress: bool = False,
+        on_stage: Any = None,
+    ) -> tuple[dict[str, float], dict[str, Any]]:
+        """(flat metrics: name -> value, the full likelihood table or {}) for one model.
+
+        `on_stage(name)` is called as each metric starts (the benchmark's progress bar).
+        """
+        from .metrics.coherence import cross_coherence, joint_coherence
+
+        model.eval()
+        s, data = self.settings, self.data
+        out: dict[str, float] = {}
+        table: dict[str, Any] = {}
+        asked = check_metrics(metrics, data)
+        stage = on_stage or (lambda name: None)
+        if "likelihood" in asked:
+            stage("likelihoods")
+            table = self.likelihoods(model, progress)
+            for proposal, cols in table.items():
+                if proposal.startswith("q(z"):  # standard errors stay in the full table
+                    out.update({f"{c} from {proposal}": v for c, v in cols.items() if not c.endswith(" se")})
+        if "subset_elbo" in asked:
+            stage("subset elbos")
+            from .metrics.subset_elbo import subset_elbo_table
+
+            elbos = subset_elbo_table(model, data.test, k=s.elbo_k, n_items=s.n_test or None, seed=seed)
+            out.update({f"ELBO q(z|{k})": v for k, v in elbos.items()})
+        test = data.test.subset(s.coherence_items) if s.coherence_items else data.test
+        if "coherence" in asked:
+            stage("coherence")
+            nets = {m: j.net for m, j in self.judges().items()}
+            for c in cross_coherence(model, test, nets, seed=seed):
+                key = f"coherence {'+'.join(c.inputs)} -> {c.target}"
+                out[f"{key} (micro)"], out[f"{key} (macro)"] = c.micro, c.macro
+            if len([n for n in model.names if n in nets or model.nets[n].cfg.kind == "label"]) > 1:
+                out["joint coherence"] = joint_coherence(model, nets, n=s.joint_samples, seed=seed)
+        if "synergy" in asked and len(model.names) > 1:
+            stage("synergy")
+            from .metrics.synergy import synergy, unimodal_baseline
+
+            nets = {m: j.net for m, j in self.judges().items()}
+            judged = [m for m in model.names if m in nets or model.nets[m].cfg.kind == "label"]
+            base = {m: unimodal_baseline(cfg, data, m, self.cache_dir / "unimodal") for m in judged}
+            for g in synergy(model, base, test, nets, data.num_classes, seed=seed):
+                out[f"synergy {g.modality}"] = g.gain
+        if "latent" in asked:
+            stage("latent maps")
+            from .metrics.latent import latent_maps
+
+            probes = latent_maps(
+                model,
+                data.train,
+                data.test,
+                map_path or self.cache_dir / "latent.png",
+                n_map=s.map_items,
+                n_probe=s.probe_items,
+                seed=seed,
+                class_names=data.class_names,
+                draw=map_path is not None,
+            )
+            out.update({f"probe {k}": v for k, v in probes.items()})
+        return out, table
+
+    def judge_accuracies(self) -> dict[str, dict[str, float]]:
+        if self._judges is None:
+            return {}
+        return {m: {"micro": j.accuracy, "macro": j.macro_accuracy} for m, j in self._judges.items()}
