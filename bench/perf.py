@@ -2,6 +2,7 @@
 
     python bench/perf.py [--presets mvae smvae mmvae mopoe mvae+ecg] [--precision 32-true bf16-mixed]
                          [--compile] [--limit-train 50000] [--eval-points 250] [--threads 2]
+    python bench/perf.py --conv [--conv-data polymnist scenes] [--steps 8]   # conv presets: f32 / bf16 x NCHW / NHWC
 
 Each preset runs in its own process (so peak RSS is its own) with the issue-7 architecture:
 encoders 784-512-512 and 10-512-512, latent 64, decoders 64-512-512-out, ReLU, batch 128,
@@ -198,8 +199,113 @@ def _measure(preset: str, a: dict[str, Any], queue: mp.Queue) -> None:
     )
 
 
+CONV_SETS = {"polymnist": ["mvae", "mopoe", "smvae", "mmvae"], "scenes": ["mvae", "mvae+ecg", "rbcm+lcd"]}
+
+
+def _conv_step_time(data: str, preset: str, precision: str, channels_last: bool, steps: int, batch: int) -> dict:
+    """Median seconds of one training step (objective, backward, Adam) on the data set's own conv networks."""
+    import statistics
+
+    import torch
+
+    from fusevae import api
+    from fusevae.data import load_dataset
+    from fusevae.model import MultimodalVAE
+    from fusevae.objectives import make_objective
+
+    names = [m.name for m in api.make_config(preset, data).model.modalities]
+    sets = [f"model.modalities.{n}.network_options.channels_last={str(channels_last).lower()}" for n in names]
+    cfg = api.make_config(preset, data, sets)
+    torch.manual_seed(0)
+    model = MultimodalVAE(cfg.model)
+    objective = make_objective(cfg.objective, model, epochs=cfg.train.epochs)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+    ds = load_dataset(data)
+    times = []
+    for i in range(steps + 2):  # two warm-up steps
+        b = ds.train[torch.arange(i * batch, (i + 1) * batch)]
+        start = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16-mixed"):
+            out = objective(model, b, 5.0)
+        out.loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        times.append(time.perf_counter() - start)
+    step = statistics.median(times[2:])
+    n_train = len(ds.train)
+    return {
+        "data": data,
+        "preset": preset,
+        "precision": precision,
+        "channels_last": channels_last,
+        "params": sum(p.numel() for p in model.parameters()),
+        "samples_per_s": batch / step,
+        "s_per_epoch": n_train / batch * step,
+        "n_train": n_train,
+    }
+
+
+def _conv_worker(args: tuple, queue: mp.Queue) -> None:
+    import torch
+
+    torch.set_num_threads(args[-1])
+    queue.put(_conv_step_time(*args[:-1]))
+
+
+def conv_main(a: argparse.Namespace) -> None:
+    """Training samples/s of the conv presets: float32 and bf16, with and without channels-last."""
+    ctx = mp.get_context("spawn")
+    rows = []
+    for data in a.conv_data:
+        for preset in CONV_SETS[data] if not a.conv_presets else a.conv_presets:
+            for variant in a.variants:
+                precision, layout = variant.split(":")
+                last = layout == "nhwc"
+                queue = ctx.Queue()
+                proc = ctx.Process(
+                    target=_conv_worker, args=((data, preset, precision, last, a.steps, 128, a.threads), queue)
+                )
+                proc.start()
+                proc.join()
+                if proc.exitcode != 0:
+                    raise SystemExit(f"{data} {preset} {precision} failed with exit code {proc.exitcode}")
+                rows.append(queue.get())
+                print(json.dumps(rows[-1]), flush=True)
+    head = (
+        "| data | preset | precision | channels-last | params | training samples/s (median step) | s/epoch |\n"
+        "|---|---|---|---|---|---|---|\n"
+    )
+    body = "".join(
+        f"| {r['data']} | {r['preset']} | {r['precision']} | {'yes' if r['channels_last'] else 'no'} | "
+        f"{r['params'] / 1e6:.2f}M | {r['samples_per_s']:,.0f} | {r['s_per_epoch']:.0f} ({r['n_train']:,} items) |\n"
+        for r in rows
+    )
+    text = head + body
+    print(text)
+    note = (
+        f"Batch 128, {a.threads} threads, median of {a.steps} steps after 2 warm-up steps (objective forward, "
+        "backward, fused Adam; no data-loader or validation time); each configuration in its own process; "
+        "the data sets' "
+        "own conv networks (`fusevae data list`).\n\n"
+    )
+    Path(a.results).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.results).write_text(
+        f"# bench/perf.py --conv\n\n`python bench/perf.py {' '.join(__import__('sys').argv[1:])}`\n\n{note}{text}"
+    )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--conv", action="store_true", help="the conv presets on PolyMNIST and the scenes instead")
+    p.add_argument("--conv-data", nargs="+", default=list(CONV_SETS), help="--conv: data sets")
+    p.add_argument("--conv-presets", nargs="+", default=None, help="--conv: presets (default per data set)")
+    p.add_argument("--steps", type=int, default=8, help="--conv: timed steps per configuration")
+    p.add_argument(
+        "--variants",
+        nargs="+",
+        default=["32-true:nchw", "32-true:nhwc", "bf16-mixed:nchw", "bf16-mixed:nhwc"],
+        help="--conv: precision:layout pairs (layout nchw or nhwc = channels-last)",
+    )
     p.add_argument("--presets", nargs="+", default=DEFAULT_PRESETS)
     p.add_argument("--precision", nargs="+", default=["32-true"], help="32-true, bf16-mixed, 16-mixed")
     p.add_argument("--compile", action="store_true", help="torch.compile the training step")
@@ -210,6 +316,10 @@ def main() -> None:
     p.add_argument("--out", default="runs/bench_perf")
     p.add_argument("--results", default="bench/results/perf.md")
     a = p.parse_args()
+    if a.conv:
+        if a.results == "bench/results/perf.md":
+            a.results = "bench/results/perf_conv.md"
+        return conv_main(a)
     ctx = mp.get_context("spawn")
     rows = []
     for precision in a.precision:

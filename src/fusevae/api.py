@@ -6,7 +6,7 @@ import json
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -141,12 +141,14 @@ def evaluate(
     accept_changed_data: bool = False,
     metrics: Sequence[str] = ("likelihood",),
     settings: EvaluationSettings | None = None,
+    proposals: Sequence[Sequence[str]] = (),
 ) -> dict[str, Any]:
     """Metrics of a trained run on its test set; writes results.json, results.md and figures in the run.
 
     `metrics`: any of likelihood, subset_elbo, coherence, synergy, latent, or ["all"]; metrics
     other than the likelihood table are returned flat under "metrics" (judges and unimodal
-    baselines are cached in run/cache). `settings` sizes them (EvaluationSettings).
+    baselines are cached in run/cache). `settings` sizes them (EvaluationSettings). `proposals`
+    adds subsets whose q(z | x_S) proposes importance samples, as rows beside the data's own.
 
     The table names what it estimates: the joint log p(X), each marginal and each conditional of the
     data's evaluation spec, under q(z | X) and each proposal the spec names (SMVAE Table 1 on
@@ -157,8 +159,10 @@ def evaluate(
     model, cfg = load_model(run)
     ds = data_for_run(run, cfg.data, cfg.train.binarize, data, data_dir, accept_changed_data)
     asked = check_metrics(list(metrics), ds)
+    spec = replace(ds.evaluation, proposals=(*ds.evaluation.proposals, *(tuple(p) for p in proposals)))
+    spec.resolve(model.names)  # an unknown modality in a proposal fails here, by name
     start = time.perf_counter()
-    table = likelihood_table(model, ds.test, ds.evaluation, k=k, n=n_test, progress=progress, precision=precision)
+    table = likelihood_table(model, ds.test, spec, k=k, n=n_test, progress=progress, precision=precision)
     table["setup"]["seconds"] = time.perf_counter() - start
     table["setup"]["preset"] = cfg.preset
     others = [m for m in asked if m != "likelihood"]

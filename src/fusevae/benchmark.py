@@ -229,6 +229,9 @@ def _fmt(vals: list[float] | None, digits: int) -> str:
     return f"{mean:.{digits}f} +- {std:.{digits}f}" if len(vals) > 1 else f"{mean:.{digits}f}"
 
 
+WIDE = 12  # a group with more metrics than this is written with presets as columns
+
+
 def _markdown(cfg: BenchmarkConfig, rows: dict[str, dict[str, list[float]]], judges: dict[str, Any]) -> str:
     """Tables grouped by kind of metric, presets as rows, mean +- std over the finished seeds."""
     metrics = list(dict.fromkeys(k for m in rows.values() for k in m))
@@ -239,7 +242,16 @@ def _markdown(cfg: BenchmarkConfig, rows: dict[str, dict[str, list[float]]], jud
             [k for k in metrics if k.startswith("ELBO q(z|")],
             2,
         ),
-        ("Cross coherence", [k for k in metrics if k.startswith("coherence")], 3),
+        (
+            "Cross coherence by number of inputs (mean over every subset of that size and every target)",
+            [k for k in metrics if k.startswith("coherence from ")],
+            3,
+        ),
+        (
+            "Cross coherence",
+            [k for k in metrics if k.startswith("coherence") and not k.startswith("coherence from ")],
+            3,
+        ),
         (
             "Joint coherence and synergy gain",
             [k for k in metrics if k == "joint coherence" or k.startswith("synergy")],
@@ -267,10 +279,17 @@ def _markdown(cfg: BenchmarkConfig, rows: dict[str, dict[str, list[float]]], jud
         if not keys:
             continue
         out.append(f"## {title}\n")
-        out.append("| preset | " + " | ".join(k.replace("|", "\\|") for k in keys) + " |")
-        out.append("|---|" + "---|" * len(keys))
-        for preset, m in rows.items():
-            out.append(f"| {preset} | " + " | ".join(_fmt(m.get(k), digits) for k in keys) + " |")
+        if len(keys) <= WIDE:
+            out.append("| preset | " + " | ".join(k.replace("|", "\\|") for k in keys) + " |")
+            out.append("|---|" + "---|" * len(keys))
+            for preset, m in rows.items():
+                out.append(f"| {preset} | " + " | ".join(_fmt(m.get(k), digits) for k in keys) + " |")
+        else:  # many metrics (every subset of 5 modalities): one row per metric, one column per preset
+            out.append("| metric | " + " | ".join(rows) + " |")
+            out.append("|---|" + "---|" * len(rows))
+            for k in keys:
+                cells = " | ".join(_fmt(m.get(k), digits) for m in rows.values())
+                out.append(f"| {k.replace('|', chr(92) + '|')} | {cells} |")
         out.append("")
     return "\n".join(out) + "\n"
 

@@ -48,6 +48,7 @@ def _report(run: Path, a: argparse.Namespace, metrics: list[str]) -> None:
         precision=a.eval_precision,
         accept_changed_data=a.accept_changed_data,
         metrics=metrics,
+        proposals=[[m for m in p.split(",") if m] for p in getattr(a, "proposal", [])],
     )
     print()
     print(api.print_table({table["setup"]["preset"]: table}))
@@ -150,6 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics",
         default="likelihood",
         help="comma-separated: likelihood, subset_elbo, coherence, synergy, latent, or all (default likelihood)",
+    )
+    e.add_argument(
+        "--proposal",
+        action="append",
+        default=[],
+        metavar="A,B",
+        help="also propose from q(z | these modalities); repeatable (q(z | all) is always the first row)",
     )
     e.set_defaults(func=_evaluate)
 

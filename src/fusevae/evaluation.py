@@ -51,6 +51,17 @@ def check_metrics(metrics: list[str] | tuple[str, ...], data: MultimodalData | N
     return asked
 
 
+def coherence_by_inputs(cells: list[Any]) -> dict[str, float]:
+    """Cross coherence averaged over every (subset, target) cell with k inputs, for each k (MoPoE's Fig. 3 / Table 2
+    layout on PolyMNIST); only when some k has more than one cell."""
+    by_k: dict[int, list[float]] = {}
+    for c in cells:
+        by_k.setdefault(len(c.inputs), []).append(c.micro)
+    if all(len(v) == 1 for v in by_k.values()):
+        return {}
+    return {f"coherence from {k} input{'s' * (k > 1)} (mean, micro)": sum(v) / len(v) for k, v in sorted(by_k.items())}
+
+
 class Evaluator:
     """Runs the named metrics of models on one data set, with judges cached once for all of them."""
 
@@ -127,9 +138,11 @@ class Evaluator:
         if "coherence" in asked:
             stage("coherence")
             nets = {m: j.net for m, j in self.judges().items()}
-            for c in cross_coherence(model, test, nets, seed=seed):
+            cells = cross_coherence(model, test, nets, seed=seed)
+            for c in cells:
                 key = f"coherence {'+'.join(c.inputs)} -> {c.target}"
                 out[f"{key} (micro)"], out[f"{key} (macro)"] = c.micro, c.macro
+            out.update(coherence_by_inputs(cells))
             if len([n for n in model.names if n in nets or model.nets[n].cfg.kind == "label"]) > 1:
                 out["joint coherence"] = joint_coherence(model, nets, n=s.joint_samples, seed=seed)
         if "synergy" in asked and len(model.names) > 1:

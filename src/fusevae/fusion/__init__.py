@@ -15,67 +15,34 @@ from .experts import (
     product_of_experts,
 )
 from .pooling import Pooling
+from .registry import FusionEntry, fusion_entry, register_fusion, registered_fusions
 from .set_attention import SetAttention
 from .subset_encoders import SubsetEncoders
 from .zero_fill import ZeroFilledJoint
 
-# what each fusion reads: Gaussian experts per modality, or modality embeddings (set functions)
-FUSIONS: dict[str, str] = {
-    "poe": "experts",
-    "moe": "experts",
-    "mopoe": "experts",
-    "rbcm": "experts",
-    "bce": "experts",
-    "rce": "experts",
-    "set_attention": "embeddings",
-    "mean": "embeddings",
-    "sum": "embeddings",
-    "subset_encoders": "embeddings",
-    "zero_fill": "zero_filled",
-}
+FUSIONS: dict[str, str] = {name: e.consumes for name, e in registered_fusions().items()}  # name -> what it reads
 
 
 def mixture_components(kind: str, m: int) -> int:
     """Components of the mixture posterior a fusion forms over m modalities (1: not a mixture)."""
-    return {"moe": m, "mopoe": 2**m - 1}.get(kind, 1)
+    return fusion_entry(kind).components(m)
 
 
 def make_fusion(cfg: ModelConfig, embed_dim: int) -> Fusion:
     """The fusion named by cfg.fusion, wrapped in latent component dropout when lcd_alpha > 0."""
     f = cfg.fusion
-    if f.kind not in FUSIONS:
-        raise ValueError(f"unknown fusion {f.kind!r}; expected one of {sorted(FUSIONS)}")
+    entry = fusion_entry(f.kind)
     if f.rbcm_beta is not None and f.kind != "rbcm":
         raise ValueError(f"fusion.rbcm_beta only applies to the rbcm fusion, not {f.kind!r}")
     if f.subsets != "all" and f.kind != "subset_encoders":
         raise ValueError(f"fusion.subsets only applies to the subset_encoders fusion, not {f.kind!r}")
-    if f.lcd_alpha > 0 and FUSIONS[f.kind] != "experts":
+    if f.lcd_alpha > 0 and entry.consumes != "experts":
+        experts = sorted(n for n, e in registered_fusions().items() if e.consumes == "experts")
         raise ValueError(
             f"fusion.lcd_alpha: latent component dropout drops latent components of Gaussian experts, "
-            f"but {f.kind!r} fuses modality embeddings; use poe, moe, mopoe, rbcm, bce or rce"
+            f"but {f.kind!r} fuses modality embeddings; use {', '.join(experts)}"
         )
-    fusion: Fusion
-    if f.kind == "poe":
-        fusion = ProductOfExperts()
-    elif f.kind == "moe":
-        fusion = MixtureOfExperts()
-    elif f.kind == "mopoe":
-        fusion = MixtureOfProductsOfExperts(len(cfg.modalities))
-    elif f.kind == "rbcm":
-        fusion = RobustBayesianCommittee(f.rbcm_beta, cfg.logvar_max)
-    elif f.kind == "bce":
-        fusion = BestComponentExpert()
-    elif f.kind == "rce":
-        fusion = RandomComponentExpert()
-    elif f.kind == "subset_encoders":
-        names = tuple(m.name for m in cfg.modalities)
-        fusion = SubsetEncoders(names, embed_dim, cfg.latent_dim, f.subsets, cfg.logvar_min, cfg.logvar_max)
-    elif f.kind == "zero_fill":
-        fusion = ZeroFilledJoint(len(cfg.modalities), embed_dim, cfg.latent_dim, cfg.logvar_min, cfg.logvar_max)
-    elif f.kind == "set_attention":
-        fusion = SetAttention(embed_dim, cfg.latent_dim, f.heads, cfg.logvar_min, cfg.logvar_max)
-    else:
-        fusion = Pooling(embed_dim, cfg.latent_dim, f.kind, cfg.logvar_min, cfg.logvar_max)
+    fusion = entry.build(cfg, embed_dim)
     if f.lcd_alpha > 0:
         fusion = LatentComponentDropout(fusion, f.lcd_alpha)
     return fusion
@@ -83,6 +50,7 @@ def make_fusion(cfg: ModelConfig, embed_dim: int) -> Fusion:
 
 __all__ = [
     "FUSIONS",
+    "FusionEntry",
     "BestComponentExpert",
     "Fusion",
     "LatentComponentDropout",
@@ -95,7 +63,10 @@ __all__ = [
     "SetAttention",
     "SubsetEncoders",
     "ZeroFilledJoint",
+    "fusion_entry",
     "make_fusion",
     "mixture_components",
     "product_of_experts",
+    "register_fusion",
+    "registered_fusions",
 ]

@@ -9,9 +9,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..config import ModelConfig
 from ..distributions import DiagGaussian, Posterior, UniformMixture
 from ..subsets import nonempty_subsets, within
 from .base import Fusion, component_mask, modality_mask, require_experts
+from .registry import register_fusion
 
 
 def product_of_experts(experts: DiagGaussian, mask: Tensor) -> DiagGaussian:
@@ -143,3 +145,26 @@ class MixtureOfProductsOfExperts(Fusion):
         comps = product_of_experts(wide, sub)  # (N, T, D)
         present = within(table, modality_mask(mask)).T  # (N, T): subset within S
         return UniformMixture(comps, present)
+
+
+def _m(cfg: ModelConfig) -> int:
+    return len(cfg.modalities)
+
+
+register_fusion("poe", lambda cfg, e: ProductOfExperts(), "experts", description="product of experts with a prior")
+register_fusion("moe", lambda cfg, e: MixtureOfExperts(), "experts", lambda m: m, "uniform mixture of experts")
+register_fusion(
+    "mopoe",
+    lambda cfg, e: MixtureOfProductsOfExperts(_m(cfg)),
+    "experts",
+    lambda m: 2**m - 1,
+    "mixture of the products of experts of every subset",
+)
+register_fusion(
+    "rbcm",
+    lambda cfg, e: RobustBayesianCommittee(cfg.fusion.rbcm_beta, cfg.logvar_max),
+    "experts",
+    description="robust Bayesian committee machine (sensor-fusion eq. 5-9)",
+)
+register_fusion("bce", lambda cfg, e: BestComponentExpert(), "experts", description="best component expert (eq. 10-11)")
+register_fusion("rce", lambda cfg, e: RandomComponentExpert(), "experts", description="random component expert")

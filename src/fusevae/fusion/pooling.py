@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from ..distributions import DiagGaussian, bounded_logvar
 from .base import Fusion
+from .registry import register_fusion
 
 
 class Pooling(Fusion):
@@ -41,3 +42,12 @@ class Pooling(Fusion):
         logvar = bounded_logvar(raw, self.logvar_min, self.logvar_max)
         keep = mask.any(1, keepdim=True)
         return DiagGaussian(torch.where(keep, mu, 0.0), torch.where(keep, logvar, 0.0))
+
+
+for _reduce in ("mean", "sum"):
+    register_fusion(
+        _reduce,
+        lambda cfg, e, r=_reduce: Pooling(e, cfg.latent_dim, r, cfg.logvar_min, cfg.logvar_max),
+        "embeddings",
+        description=f"{_reduce} pooling of the modality embeddings",
+    )

@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from ..distributions import DiagGaussian, bounded_logvar
 from .base import Fusion
+from .registry import register_fusion
 
 
 class SetAttention(Fusion):
@@ -48,3 +49,11 @@ class SetAttention(Fusion):
         logvar = bounded_logvar(raw, self.logvar_min, self.logvar_max)
         keep = ~empty.unsqueeze(1)
         return DiagGaussian(torch.where(keep, mu, 0.0), torch.where(keep, logvar, 0.0))
+
+
+register_fusion(
+    "set_attention",
+    lambda cfg, e: SetAttention(e, cfg.latent_dim, cfg.fusion.heads, cfg.logvar_min, cfg.logvar_max),
+    "embeddings",
+    description="set attention over the present modalities' embeddings (SMVAE eq. 8)",
+)

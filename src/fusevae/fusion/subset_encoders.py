@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from ..distributions import DiagGaussian, bounded_logvar
 from .base import Fusion
+from .registry import register_fusion
 
 SUBSET_CHOICES = ("all", "jmvae", "singles")
 
@@ -98,3 +99,13 @@ class SubsetEncoders(Fusion):
                 f"{[self._key(s) for s in self.subsets]} (fusion.subsets='all' gives every subset one)"
             )
         return DiagGaussian(mu, logvar)
+
+
+register_fusion(
+    "subset_encoders",
+    lambda cfg, e: SubsetEncoders(
+        tuple(m.name for m in cfg.modalities), e, cfg.latent_dim, cfg.fusion.subsets, cfg.logvar_min, cfg.logvar_max
+    ),
+    "embeddings",
+    description="a separate encoder head for each subset a model needs (JMVAE, tVAE, M2VAE)",
+)

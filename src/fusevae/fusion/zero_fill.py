@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from ..distributions import DiagGaussian, bounded_logvar
 from .base import Fusion
+from .registry import register_fusion
 
 
 class ZeroFilledJoint(Fusion):
@@ -40,3 +41,11 @@ class ZeroFilledJoint(Fusion):
         # a row with no modality has no evidence: the prior, as for every fusion
         empty = ~mask.any(-1, keepdim=True)
         return DiagGaussian(mu.masked_fill(empty, 0.0), logvar.masked_fill(empty, 0.0))
+
+
+register_fusion(
+    "zero_fill",
+    lambda cfg, e: ZeroFilledJoint(len(cfg.modalities), e, cfg.latent_dim, cfg.logvar_min, cfg.logvar_max),
+    "zero_filled",
+    description="one joint encoder fed zeros for missing modalities (JMVAE-Zero)",
+)

@@ -12,12 +12,15 @@ Options (shared by encoder and decoder through `network_options`):
     batch_norm (bool, False): BatchNorm after every hidden convolution but the encoder's first (as in
         DCGAN). Off by default: batch statistics couple the items of a batch, and a VAE's batches mix
         K samples, subsets and zero-filled stand-ins.
+    channels_last (bool, False): run the convolutions on channels-last (NHWC) tensors, which some
+        backends convolve faster (bench/perf.py --conv measures it); outputs keep the usual layout.
 """
 
 from __future__ import annotations
 
 import math
 
+import torch
 from torch import Tensor, nn
 
 from . import layers
@@ -43,15 +46,19 @@ def _image_geometry(ctx: NetworkContext) -> tuple[int, int]:
     return c, h
 
 
-def _options(ctx: NetworkContext, options: dict, role: str) -> tuple[int, int, str, bool]:
-    """Check and return (width, embed_dim, activation, batch_norm); unknown names raise ValueError."""
+def _options(ctx: NetworkContext, options: dict, role: str) -> tuple[int, int, str, bool, bool]:
+    """Check and return (width, embed_dim, activation, batch_norm, channels_last); unknown names raise ValueError."""
+    channels_last = options.pop("channels_last", False)
+    if not isinstance(channels_last, bool):
+        raise ValueError(f"conv option channels_last must be true or false, got {channels_last!r}")
     width = options.pop("width", 32)
     embed_dim = options.pop("embed_dim", 512)
     act = options.pop("activation", None) or ctx.activation
     batch_norm = options.pop("batch_norm", False)
     if options:
         raise ValueError(
-            f"unknown conv {role} option(s) {sorted(options)}; known: activation, batch_norm, embed_dim, width"
+            f"unknown conv {role} option(s) {sorted(options)}; known: activation, batch_norm, channels_last, "
+            "embed_dim, width"
         )
     for key, value in (("width", width), ("embed_dim", embed_dim)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -59,7 +66,13 @@ def _options(ctx: NetworkContext, options: dict, role: str) -> tuple[int, int, s
     if not isinstance(batch_norm, bool):
         raise ValueError(f"conv option batch_norm must be true or false, got {batch_norm!r}")
     layers.activation(act)  # an unknown name fails here, at build time
-    return width, embed_dim, act, batch_norm
+    return width, embed_dim, act, batch_norm, channels_last
+
+
+def _memory_format(module: nn.Module, channels_last: bool) -> nn.Module:
+    """The module with its convolution weights channels-last when asked (its forward converts the input too)."""
+    module.channels_last = channels_last
+    return module.to(memory_format=torch.channels_last) if channels_last else module
 
 
 def _plan(pixels: int, width: int) -> tuple[list[int], int, list[int]]:
@@ -96,6 +109,8 @@ class ConvEncoder(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() == 3:  # an [H, W] modality: one channel
             x = x.unsqueeze(1)
+        if getattr(self, "channels_last", False):
+            x = x.contiguous(memory_format=torch.channels_last)
         return self.head(self.body(x))
 
 
@@ -146,7 +161,9 @@ class ConvDecoder(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         h = self.stem(z).reshape(z.shape[0], *self.grid)
-        return self.body(h).reshape(z.shape[0], *self.param_shape)
+        if getattr(self, "channels_last", False):
+            h = h.contiguous(memory_format=torch.channels_last)
+        return self.body(h).contiguous().reshape(z.shape[0], *self.param_shape)
 
 
 def _check_param_shape(ctx: NetworkContext) -> None:
@@ -162,16 +179,16 @@ def _check_param_shape(ctx: NetworkContext) -> None:
 def conv_encoder(ctx: NetworkContext, **options: object) -> nn.Module:
     """Convolutional image encoder (MoPoE PolyMNIST style at 28 px, DCGAN style at 32 / 64 px)."""
     channels, pixels = _image_geometry(ctx)
-    width, embed_dim, act, batch_norm = _options(ctx, dict(options), "encoder")
-    return ConvEncoder(channels, pixels, width, embed_dim, act, batch_norm)
+    width, embed_dim, act, batch_norm, last = _options(ctx, dict(options), "encoder")
+    return _memory_format(ConvEncoder(channels, pixels, width, embed_dim, act, batch_norm), last)
 
 
 def conv_decoder(ctx: NetworkContext, **options: object) -> nn.Module:
     """Transposed-convolution image decoder mirroring `conv_encoder`, emitting the likelihood's parameters."""
     channels, pixels = _image_geometry(ctx)
-    width, _embed_dim, act, batch_norm = _options(ctx, dict(options), "decoder")
+    width, _embed_dim, act, batch_norm, last = _options(ctx, dict(options), "decoder")
     _check_param_shape(ctx)
-    return ConvDecoder(ctx.latent_dim, channels, pixels, ctx.param_shape, width, act, batch_norm)
+    return _memory_format(ConvDecoder(ctx.latent_dim, channels, pixels, ctx.param_shape, width, act, batch_norm), last)
 
 
 register_network(
