@@ -289,3 +289,33 @@ def test_the_benchmark_runs_on_a_data_object_and_a_spec_file(tmp_path):
     data = from_arrays({"image": images, "force": force}, class_labels=labels, num_classes=4)
     folder = run_benchmark(BenchmarkConfig(name="obj", data="user", **base), tmp_path / "b2", progress=False, data=data)
     assert "coherence force -> image" in (folder / "results.md").read_text()
+
+
+def test_token_sequences_get_a_judge_and_are_scored_by_coherence(tmp_path):
+    from fusevae.metrics.classifier import ClassifierConfig, fit_classifier
+
+    rng = np.random.default_rng(6)
+    labels = rng.integers(0, 4, 400)
+    tokens = np.zeros((400, 6), np.int64)  # a "caption": the class word, then a filler word, then padding
+    tokens[:, 0] = 1 + labels
+    tokens[:, 1] = 5 + rng.integers(0, 3, 400)
+    vectors = (labels[:, None] == np.arange(4)).astype(np.float32) + rng.normal(0, 0.1, (400, 4)).astype(np.float32)
+    data = from_arrays(
+        {"caption": tokens, "feature": vectors},
+        specs={"caption": {"pad_index": 0, "network_options": {"hidden": 16, "embed_dim": 32}}},
+        class_labels=labels,
+        num_classes=4,
+    )
+    assert data.modalities[0].kind == "tokens" and data.modalities[0].num_classes == 8
+    judge = fit_classifier(data.train, data.test, "caption", 4, ClassifierConfig(epochs=40))
+    assert judge.accuracy > 0.95  # the first token says the class
+    run = api.train("mvae", data=data, epochs=2, out=tmp_path / "run", progress=False, overrides=FAST)
+    settings = fusevae.evaluation.EvaluationSettings(
+        k=5, n_test=20, coherence_items=40, joint_samples=50, judge_epochs=3
+    )
+    metrics = ["likelihood", "coherence"]
+    table = api.evaluate(
+        run, k=5, n_test=20, progress=False, figures=False, data=data, metrics=metrics, settings=settings
+    )
+    flat = table["metrics"]
+    assert 0.0 <= flat["coherence feature -> caption (micro)"] <= 1.0 and "joint coherence" in flat

@@ -17,6 +17,7 @@ from .config import ModalityConfig, ModelConfig
 from .data.batch import Batch, BatchError
 from .tensor_checks import non_finite_counts, value_range
 
+INTEGER_KINDS = ("label", "tokens")  # held as int64 indices (modalities.INTEGER_KINDS)
 # likelihoods whose data must lie in [0, 1]
 UNIT_INTERVAL = ("bernoulli",)
 
@@ -32,15 +33,16 @@ def check_modality(cfg: ModalityConfig, x: Tensor, present: Tensor | None = None
             if event
             else f"{where}: modality {name!r} expects one value per item (a tensor (N,)), got shape {tuple(x.shape)}"
         )
-    if cfg.kind == "label":
+    if cfg.kind in INTEGER_KINDS:
+        what = "class" if cfg.kind == "label" else "token"
         if x.is_floating_point() or x.dtype == torch.bool or x.is_complex():
             raise BatchError(
-                f"{where}: modality {name!r} holds class indices and needs an integer tensor, got {x.dtype}"
+                f"{where}: modality {name!r} holds {what} indices and needs an integer tensor, got {x.dtype}"
             )
         span = value_range(x, present)
         if span is not None and (span[0] < 0 or span[1] >= cfg.num_classes):
             raise BatchError(
-                f"{where}: modality {name!r} has class indices in [{int(span[0])}, {int(span[1])}];"
+                f"{where}: modality {name!r} has {what} indices in [{int(span[0])}, {int(span[1])}];"
                 f" expected 0 .. {cfg.num_classes - 1}"
             )
         return

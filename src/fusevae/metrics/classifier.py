@@ -38,16 +38,25 @@ class ClassifierConfig:
 
 
 class Classifier(nn.Module):
-    """A small CNN for (C, H, W) images, an MLP for flat vectors; outputs class logits."""
+    """A small CNN for (C, H, W) images, a bag of token embeddings for token sequences (`vocab` > 0),
+    an MLP for flat vectors and time series; outputs class logits."""
 
-    def __init__(self, shape: tuple[int, ...], num_classes: int, width: int = 32) -> None:
+    def __init__(self, shape: tuple[int, ...], num_classes: int, width: int = 32, vocab: int = 0) -> None:
         super().__init__()
-        self.shape, self.num_classes = tuple(shape), num_classes
+        self.shape, self.num_classes, self.vocab = tuple(shape), num_classes, vocab
         # per-element standardisation by the training data: a depth map's ground gradient would
         # otherwise dwarf the objects standing on it
         self.register_buffer("center", torch.zeros(self.shape))
         self.register_buffer("scale", torch.ones(self.shape))
-        if len(self.shape) == 3:
+        if vocab > 0:  # token ids: embed, average over positions, classify
+            self.net = nn.Sequential(
+                _TokenMean(vocab, 4 * width),
+                nn.ReLU(),
+                nn.Linear(4 * width, 4 * width),
+                nn.ReLU(),
+                nn.Linear(4 * width, num_classes),
+            )
+        elif len(self.shape) == 3:
             c, h, w = self.shape
             self.net = nn.Sequential(
                 nn.Conv2d(c, width, 3, stride=2, padding=1),
@@ -66,11 +75,15 @@ class Classifier(nn.Module):
             )
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.vocab > 0:
+            return self.net(x.reshape(-1, *self.shape).long())
         return self.net((x.reshape(-1, *self.shape).to(torch.float32) - self.center) / self.scale)
 
     @torch.no_grad()
     def standardise_by(self, x: Tensor, chunk: int = 4096) -> None:
         """Set the per-element centre and scale to the mean and standard deviation of x (N, *shape)."""
+        if self.vocab > 0:  # token ids are looked up, not standardised
+            return
         n, total, sq = 0, torch.zeros(self.shape, dtype=torch.float64), torch.zeros(self.shape, dtype=torch.float64)
         for block in x.split(chunk):
             block = block.to(torch.float64)
@@ -84,6 +97,25 @@ class Classifier(nn.Module):
         """Class indices for x (N, *shape), in chunks so memory stays bounded."""
         self.eval()
         return torch.cat([self(block).argmax(-1) for block in x.split(chunk)]) if len(x) else x.new_zeros(0).long()
+
+
+class _TokenMean(nn.Module):
+    """Token ids (N, T) -> the mean of their embeddings (N, E)."""
+
+    def __init__(self, vocab: int, dim: int) -> None:
+        super().__init__()
+        self.table = nn.Embedding(vocab, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.table(x).mean(1)
+
+
+def vocabulary(ds: MultimodalTensorDataset, modality: str) -> int:
+    """The token vocabulary of an integer sequence modality (N, T) (largest id + 1); 0 for any other data."""
+    x = ds.data[modality]
+    if x.dim() != 2 or x.is_floating_point() or x.dtype in (torch.bool, torch.uint8):
+        return 0
+    return int(x.max()) + 1
 
 
 @dataclass
@@ -155,7 +187,7 @@ def fit_classifier(
     g = torch.Generator().manual_seed(cfg.seed)
     with torch.random.fork_rng():
         torch.manual_seed(cfg.seed)
-        net = Classifier(tuple(train.data[modality].shape[1:]), num_classes, cfg.width)
+        net = Classifier(tuple(train.data[modality].shape[1:]), num_classes, cfg.width, vocabulary(train, modality))
     net.standardise_by(train.values(modality, idx))
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     net.train()
@@ -187,7 +219,8 @@ def load_or_fit_classifier(
         try:
             state = load_file(str(path))
             meta = json.loads(path.with_suffix(".json").read_text())
-            net = Classifier(tuple(train.data[modality].shape[1:]), num_classes, cfg.width)
+            shape = tuple(train.data[modality].shape[1:])
+            net = Classifier(shape, num_classes, cfg.width, vocabulary(train, modality))
             net.load_state_dict(state)
             return TrainedClassifier(modality, net, float(meta["accuracy"]), float(meta["macro_accuracy"]), key)
         except (OSError, SafetensorError, ValueError, KeyError, RuntimeError):

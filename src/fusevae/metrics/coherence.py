@@ -45,6 +45,8 @@ def judged_classes(model: MultimodalVAE, judges: Mapping[str, Classifier], name:
     """Predicted classes of decoded parameters (..., B, *param_shape) of modality `name`, shape (..., B)."""
     net = model.nets[name]
     mean = net.mean(params)
+    if net.cfg.kind == "tokens":  # token probabilities (..., T, V) -> the most likely token at each position
+        mean = mean.argmax(-1)
     if name in judges:
         lead = mean.shape[: mean.dim() - len(judges[name].shape)]
         return judges[name].predict(mean.reshape(-1, *judges[name].shape)).reshape(lead)
