@@ -90,7 +90,7 @@ class Benchmark:
         self.cfg, self.out, self.data_dir = cfg, Path(out), data_dir
         self._data = None
         self._evaluator = None
-        user = data if data is not None else None
+        user = data
         if user is None and not api._registered(cfg.data):
             user = open_data(cfg.data, data_dir)  # a data spec file: its modalities shape the configs
         self.configs = {}
@@ -154,9 +154,11 @@ class Benchmark:
         return self._evaluator
 
     def _metrics(self) -> list[str]:
+        from .evaluation import METRICS
+
         c = self.cfg
         wanted = {"subset_elbo": c.subset_elbos, "synergy": c.synergy, "latent": c.latent_maps}
-        return [m for m in ("likelihood", "subset_elbo", "coherence", "synergy", "latent") if wanted.get(m, True)]
+        return [m for m in METRICS if wanted.get(m, True)]
 
     def _cell(self, preset: str, seed: int, bar: tqdm) -> None:
         from . import api
