@@ -36,6 +36,7 @@ MOG_PAPER = [  # M2VAE Table 2, MoG: fc 2-128 per modality, concat-64-2 heads, d
     "train.threads=1",  # tiny networks: a second thread only waits on the first
     "train.limit_val=500",
     "objective.warmup_epochs=0",
+    "objective.warmup_fraction=0",
 ]
 
 
@@ -47,7 +48,7 @@ def _deterministic(objective):
 
 def _objective(model, preset, **options):
     cfg = api.make_config(preset, "mnist").objective
-    cfg.warmup_epochs = 0.0
+    cfg.warmup_epochs = cfg.warmup_fraction = 0.0
     cfg.weights = {}  # the presets' lambda = 50 on labels: the paper's sums have none
     for k, v in options.items():
         setattr(cfg, k, v)

@@ -49,7 +49,7 @@ def trained_mog_model(preset="mvae", steps=400):
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     model, cfg = mog_model(preset, hidden=(64, 64))
-    cfg.objective.warmup_epochs = 0.0
+    cfg.objective.warmup_epochs = cfg.objective.warmup_fraction = 0.0
     objective = make_objective(cfg.objective, model)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     train = mog().train

@@ -16,6 +16,7 @@ SMALL = [
     "train.limit_train=4000",
     "train.limit_val=500",
     "objective.warmup_epochs=1",
+    "objective.warmup_fraction=0",
 ]
 
 

@@ -33,14 +33,19 @@ def make_config(
     """A preset's config (or a free fusion x scheme x estimator composition) for a data set.
 
     `data` is a registered name or a MultimodalData (the user's own, whose modality specs and
-    networks the config takes). `key=value` overrides are applied, then the model and objective
-    are built once, so an invalid combination fails here with the reason, before training.
+    networks the config takes). A registered set brings its likelihood protocol: MNIST-like
+    Bernoulli images start binarised (`train.binarize=true`), which `train.binarize=false` undoes.
+    `key=value` overrides are applied, then the model and objective are built once, so an invalid
+    combination fails here with the reason, before training.
     """
+    binarize = False
     if isinstance(data, MultimodalData):
         arch, name = data.architecture(), data.name
     else:
-        arch, name = dataset_entry(data).architecture(), data
+        entry = dataset_entry(data)
+        arch, name, binarize = entry.architecture(), data, entry.binarize
     cfg = preset_config(preset, arch, name, fusion, scheme, estimator)
+    cfg.train.binarize = binarize  # the data set's likelihood protocol, before the user's overrides
     cfg = ExperimentConfig.from_dict(apply_overrides(cfg.to_dict(), list(overrides)))
     check_config(cfg)
     return cfg

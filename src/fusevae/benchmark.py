@@ -37,7 +37,10 @@ class BenchmarkConfig:
     presets: list[str]
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     overrides: list[str] = field(default_factory=list)  # shared `key=value` config overrides (architecture, budget)
-    preset_overrides: dict[str, list[str]] = field(default_factory=dict)  # extra overrides of single presets
+    preset_overrides: dict[str, list[str]] = field(default_factory=dict)  # extra overrides of single rows
+    # rows that are a preset with other constants (an ablation): row name -> the preset it builds on; the row's
+    # changes go in preset_overrides under its name
+    variants: dict[str, str] = field(default_factory=dict)
     k: int = 1000  # importance samples for the likelihoods
     n_test: int = 1000  # test items for the likelihoods (0: all)
     coherence_items: int = 2000  # test items for cross coherence and synergy (0: all)
@@ -50,6 +53,7 @@ class BenchmarkConfig:
     probe_items: int = 10_000  # training items the linear probes are fitted on
     judge_epochs: int = 3  # coherence judges: epochs on the training set ...
     judge_items: int = 0  # ... of its first n items (0: all)
+    split: str = "test"  # the split scored: "valid" while choosing a constant (an ablation), never "test" for that
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> BenchmarkConfig:
@@ -68,6 +72,9 @@ class BenchmarkConfig:
         unknown = sorted(set(cfg.preset_overrides) - set(cfg.presets))
         if unknown:
             raise ConfigError(f"{path}: preset_overrides names presets {unknown} that the benchmark does not run")
+        unknown = sorted(set(cfg.variants) - set(cfg.presets))
+        if unknown:
+            raise ConfigError(f"{path}: variants names rows {unknown} that are not in presets")
         return cfg
 
 
@@ -97,7 +104,8 @@ class Benchmark:
         for preset in cfg.presets:  # every cell's config is built (and checked) before anything trains
             for seed in cfg.seeds:
                 extra = [*cfg.overrides, *cfg.preset_overrides.get(preset, []), f"train.seed={seed}"]
-                self.configs[preset, seed] = api.make_config(preset, user if user is not None else cfg.data, extra)
+                base = cfg.variants.get(preset, preset)
+                self.configs[preset, seed] = api.make_config(base, user if user is not None else cfg.data, extra)
         self._user = user
 
     @property
@@ -149,6 +157,7 @@ class Benchmark:
                 probe_items=c.probe_items,
                 judge_epochs=c.judge_epochs,
                 judge_items=c.judge_items,
+                split=c.split,
             )
             self._evaluator = Evaluator(self.data, self.out / "cache", settings)
         return self._evaluator
@@ -214,7 +223,8 @@ class Benchmark:
                 for k, vals in metrics.items():
                     mean, std = _mean_std(vals)
                     w.writerow([preset, k, f"{mean:.6g}", f"{std:.6g}", len(vals), " ".join(f"{v:.6g}" for v in vals)])
-        (self.out / "results.md").write_text(_markdown(self.cfg, rows, judges))
+        first = next(iter(self.configs.values()))
+        (self.out / "results.md").write_text(_markdown(self.cfg, rows, judges, protocol(self.cfg, first)))
         return {"rows": rows, "judges": judges}
 
 
@@ -234,7 +244,36 @@ def _fmt(vals: list[float] | None, digits: int) -> str:
 WIDE = 12  # a group with more metrics than this is written with presets as columns
 
 
-def _markdown(cfg: BenchmarkConfig, rows: dict[str, dict[str, list[float]]], judges: dict[str, Any]) -> str:
+def protocol(cfg: BenchmarkConfig, run: Any) -> str:
+    """The protocol line every table carries: data and its likelihood scale, budget, K, test items, seeds."""
+    bernoulli = [m.name for m in run.model.modalities if m.likelihood == "bernoulli"]
+    if not bernoulli:
+        scale = ""
+    elif run.train.binarize:
+        scale = (
+            f" ({', '.join(bernoulli)} binarised: training images binarised afresh at every draw, validation and test "
+            "binarised once with a fixed seed)"
+        )
+    else:
+        scale = (
+            f" ({', '.join(bernoulli)} as grey levels under a Bernoulli likelihood, which is not a normalised "
+            "density there: its log-likelihoods are not comparable with binarised results)"
+        )
+    limit = f" (first {run.train.limit_train:,} training items)" if run.train.limit_train else ""
+    items = "validation items (choosing constants, not a result)" if cfg.split == "valid" else "test items"
+    return (
+        f"Protocol: data `{cfg.data}`{scale}; budget {run.train.epochs} epochs{limit}, batch "
+        f"{run.train.batch_size}, {run.train.optimizer} lr {run.train.lr:g}; seeds {cfg.seeds}; log-likelihoods "
+        f"by fusevae's importance sampler with K = {cfg.k} on {cfg.n_test or 'all'} {items}; coherence on "
+        f"{cfg.coherence_items or 'all'} {items}, joint coherence from {cfg.joint_samples:,} prior samples, "
+        f"judged by fusevae's classifiers ({cfg.judge_epochs} epochs on "
+        f"{f'the first {cfg.judge_items:,}' if cfg.judge_items else 'all'} training items)."
+    )
+
+
+def _markdown(
+    cfg: BenchmarkConfig, rows: dict[str, dict[str, list[float]]], judges: dict[str, Any], protocol_line: str = ""
+) -> str:
     """Tables grouped by kind of metric, presets as rows, mean +- std over the finished seeds."""
     metrics = list(dict.fromkeys(k for m in rows.values() for k in m))
     groups = [
@@ -270,6 +309,18 @@ def _markdown(cfg: BenchmarkConfig, rows: dict[str, dict[str, list[float]]], jud
         + ", ".join(f"{p}: {n}" for p, n in seeds.items())
         + ").\n",
     ]
+    if protocol_line:
+        out.append(protocol_line + "\n")
+    rows_changed = [p for p in cfg.presets if p in cfg.variants or p in cfg.preset_overrides]
+    if rows_changed:
+        out.append(
+            "Rows that change a preset: "
+            + "; ".join(
+                f"{p} = {cfg.variants.get(p, p)} with `{' '.join(cfg.preset_overrides.get(p, [])) or 'no change'}`"
+                for p in rows_changed
+            )
+            + ".\n"
+        )
     if judges:
         out.append(
             "Judges (test accuracy micro / macro): "

@@ -11,7 +11,7 @@ from . import api
 from .data import data_root, fetch_dataset, registered_datasets
 from .fusion import FUSIONS
 from .objectives import ESTIMATORS, OBJECTIVES
-from .presets import describe_presets
+from .presets import CONSTANTS, describe_presets
 
 
 def _train(a: argparse.Namespace) -> None:
@@ -79,6 +79,13 @@ def _generate(a: argparse.Namespace) -> None:
 def _presets(a: argparse.Namespace) -> None:
     for name, doc in describe_presets():
         print(f"{name:<10} {doc}")
+        if a.constants:
+            c = CONSTANTS[name]
+            print(
+                f"{'':<10} lambda(label) {c.label_weight:g}, KL warm-up {c.warmup_fraction:g} of the budget, "
+                f"beta {c.beta:g}, K {c.k}, lr {c.lr:g}, batch {c.batch_size}"
+            )
+            print(f"{'':<10} source: {c.source}")
     print()
     print(f"compose freely: fusevae train --fusion {{{','.join(FUSIONS)}}}")
     print(f"                              --scheme {{{','.join(OBJECTIVES)}}} --estimator {{{','.join(ESTIMATORS)}}}")
@@ -167,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.set_defaults(func=_generate)
 
     s = sub.add_parser("presets", help="list the named models")
+    s.add_argument("--constants", action="store_true", help="each preset's training constants and their source")
     s.set_defaults(func=_presets)
 
     d = sub.add_parser("data", help="list or fetch data sets")

@@ -81,6 +81,9 @@ class ObjectiveConfig:
     variant: str = "tighter"  # iwae/dreg on a mixture posterior: "tighter" or MMVAE's "looser"
     beta: float = 1.0  # final KL weight (SMVAE eq. 2)
     warmup_epochs: float = 0.0  # KL weight rises linearly from 0 to beta over this many epochs
+    # ... or over this share of the training budget (train.epochs), so a schedule scales with the budget:
+    # MVAE's 200 annealing epochs of 500 are 0.4. Set one of the two, not both.
+    warmup_fraction: float = 0.0
     weights: dict[str, float] = field(default_factory=dict)  # lambda per modality (eq. 2), default 1
     # mvae: extra random subsets per step (MVAE sub-sampling for M > 2)
     random_subsets: int = 0
@@ -106,7 +109,9 @@ class TrainConfig:
     lr: float = 1e-3
     optimizer: str = "adam"  # adam | rmsprop (M2VAE Table 2's MoG models)
     seed: int = 0
-    binarize: bool = False  # dynamic binarisation of [0,1] images at every draw
+    # Bernoulli images in [0,1] binarised: afresh at every training draw, once (fixed seed) for validation and
+    # test; registered MNIST-like sets start with true (their likelihood protocol), your own data with false
+    binarize: bool = False
     limit_train: int = 0  # use only the first N training items (0: all)
     limit_val: int = 0
     # missing sensors: modality -> probability that a training/validation item lacks it (fixed per item and seed)

@@ -35,6 +35,15 @@ class EvaluationSettings:
     probe_items: int = 10_000  # training items the linear probes are fitted on
     judge_epochs: int = 3  # coherence judges: epochs on the training set ...
     judge_items: int = 0  # ... of its first n items (0: all)
+    # the split scored: "test" for reported numbers, "valid" when a constant is being chosen (never on test)
+    split: str = "test"
+
+    def __post_init__(self) -> None:
+        if self.split not in SPLITS:
+            raise ValueError(f"evaluation split must be one of {list(SPLITS)}, got {self.split!r}")
+
+
+SPLITS = ("test", "valid")
 
 
 def check_metrics(metrics: list[str] | tuple[str, ...], data: MultimodalData | None = None) -> list[str]:
@@ -72,6 +81,11 @@ class Evaluator:
         self.settings = settings or EvaluationSettings()
         self._judges: dict[str, Any] | None = None
 
+    @property
+    def scored(self) -> Any:
+        """The split the metrics read: the test set, or the validation set while choosing constants."""
+        return self.data.valid if self.settings.split == "valid" else self.data.test
+
     def judges(self) -> dict[str, Any]:
         """Judge classifiers of every modality that is not a label, trained on the data's labels and cached."""
         from .metrics.classifier import ClassifierConfig, load_or_fit_classifier
@@ -92,7 +106,7 @@ class Evaluator:
         s = self.settings
         return likelihood_table(
             model,
-            self.data.test,
+            self.scored,
             self.data.evaluation,
             k=s.k,
             n=s.n_test or None,
@@ -132,9 +146,9 @@ class Evaluator:
             stage("subset elbos")
             from .metrics.subset_elbo import subset_elbo_table
 
-            elbos = subset_elbo_table(model, data.test, k=s.elbo_k, n_items=s.n_test or None, seed=seed)
+            elbos = subset_elbo_table(model, self.scored, k=s.elbo_k, n_items=s.n_test or None, seed=seed)
             out.update({f"ELBO q(z|{k})": v for k, v in elbos.items()})
-        test = data.test.subset(s.coherence_items) if s.coherence_items else data.test
+        test = self.scored.subset(s.coherence_items) if s.coherence_items else self.scored
         if "coherence" in asked:
             stage("coherence")
             nets = {m: j.net for m, j in self.judges().items()}
@@ -161,7 +175,7 @@ class Evaluator:
             probes = latent_maps(
                 model,
                 data.train,
-                data.test,
+                self.scored,
                 map_path or self.cache_dir / "latent.png",
                 n_map=s.map_items,
                 n_probe=s.probe_items,

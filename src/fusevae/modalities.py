@@ -10,7 +10,9 @@ fails there, naming the modality, and not in the middle of training.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor, nn
@@ -50,6 +52,26 @@ def check_spec(cfg: ModalityConfig) -> None:
         raise ValueError(f"modality {name!r}: pad_index needs a tokens modality and an index below num_classes")
 
 
+@contextlib.contextmanager
+def activation_floats(module: nn.Module) -> Iterator[list[int]]:
+    """Within the block, [n]: the floats per item that `module`'s leaf layers output on a 2-item run.
+
+    It is what one decoded item holds in activations, which sizes the evaluation's memory-bounded chunks.
+    """
+    floats = [0]
+
+    def count(_m: nn.Module, _i: object, out: object) -> None:
+        if isinstance(out, Tensor):
+            floats[0] += out.numel() // 2
+
+    hooks = [m.register_forward_hook(count) for m in module.modules() if not list(m.children())]
+    try:
+        yield floats
+    finally:
+        for h in hooks:
+            h.remove()
+
+
 class ModalityNets(nn.Module):
     """Encoder x -> embedding (B, E), decoder z -> likelihood parameters, and the likelihood."""
 
@@ -74,15 +96,8 @@ class ModalityNets(nn.Module):
         modes = [m.training for m in self.modules()]
         self.eval()
         name, (enc, dec) = self.cfg.name, self.networks
-        floats = [0]
-
-        def count(_m: nn.Module, _i: object, out: object) -> None:
-            if isinstance(out, Tensor):
-                floats[0] += out.numel() // 2
-
-        hooks = [m.register_forward_hook(count) for m in self.decoder.modules() if not list(m.children())]
         try:
-            with torch.no_grad():
+            with torch.no_grad(), activation_floats(self.decoder) as floats:
                 e = self.encoder(torch.zeros(2, *self.event_shape, dtype=self.data_dtype()))
                 p = self.decoder(torch.zeros(2, latent_dim))
         except (RuntimeError, ValueError, TypeError, IndexError) as err:
@@ -91,8 +106,6 @@ class ModalityNets(nn.Module):
                 f"or a latent of size {latent_dim}: {err}"
             ) from None
         finally:
-            for h in hooks:
-                h.remove()
             for m, mode in zip(self.modules(), modes, strict=True):
                 m.training = mode
         if not isinstance(e, Tensor) or e.dim() != 2 or e.shape[0] != 2:

@@ -8,6 +8,7 @@ with --set. Combinations that cannot work fail when the model and objective are 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from .config import ExperimentConfig, FusionConfig, ModalityConfig, ModelConfig, ObjectiveConfig, TrainConfig
 from .data.dataset import Architecture
@@ -15,6 +16,74 @@ from .fusion import mixture_components
 
 LCD_ALPHA = 0.1  # the paper states no rate; 0.1 beat 0.25 and 0.5 on every likelihood (bench/results/lcd_alpha.md)
 IWAE_K = 10  # default samples per row (per mixture component) when iwae or dreg is chosen
+
+
+@dataclass(frozen=True)
+class Constants:
+    """The training constants of a named model, and where they come from (`fusevae presets --constants`).
+
+    Each preset carries its own paper's values; where the paper leaves one open, `source` says
+    what the library chose and on what data. Nothing here is applied to models it was not given for.
+    """
+
+    label_weight: float = 1.0  # lambda on label modalities (SMVAE eq. 2's reweighting)
+    warmup_fraction: float = 0.0  # KL warm-up over this share of the training budget (0: none)
+    beta: float = 1.0  # final KL weight
+    k: int = IWAE_K  # iwae / dreg samples per row (per mixture component); the ELBO draws one
+    lr: float = 1e-3  # Adam
+    batch_size: int = 128
+    source: str = ""
+
+
+# free compositions (no preset): the library's values, no paper's. The warm-up share is the 3 epochs of a
+# 10-epoch run that keep PoE experts from collapsing to the prior within ~30 batches (MNIST training).
+LIBRARY = Constants(
+    warmup_fraction=0.3,
+    source="library defaults, not a paper's: KL warm-up over 30% of the budget (3 of 10 epochs, without which PoE "
+    "experts collapse to the prior within ~30 batches on MNIST), lambda 1, Adam 1e-3, batch 128, K = 10",
+)
+MVAE = Constants(
+    label_weight=50.0,
+    warmup_fraction=0.4,
+    batch_size=100,
+    source="MVAE (Wu & Goodman 2018) on MNIST: lambda = 50 on the label (the public code's default is 10); "
+    "KL annealed linearly over 200 of 500 epochs (0.4 of the budget), batch 100, Adam 1e-3 "
+    "(github.com/mhw32/multimodal-vae-public, mnist/train.py)",
+)
+MMVAE = Constants(
+    source="MMVAE (Shi et al. 2019): DReG 'looser' bound, no KL warm-up, Adam 1e-3, batch 128 (the MNIST-SVHN "
+    "flags of github.com/iffsid/mmvae); K = 10 per expert, MultiVae's default: the paper's K = 30 costs 3x here",
+)
+MOPOE = Constants(
+    source="MoPoE (Sutter et al. 2021): the plain ELBO of the mixture, beta = 1 and no KL warm-up, Adam 1e-3 (its "
+    "PolyMNIST protocol adds beta = 2.5 and a Laplace likelihood: configs/benchmarks/polymnist_conv.yaml); "
+    "batch 128 (its 256 is PolyMNIST's)",
+)
+SMVAE = Constants(
+    label_weight=50.0,
+    warmup_fraction=0.3,
+    source="SMVAE (eq. 2) names lambda and a beta warm-up but gives no values: lambda = 50 on the label and a "
+    "warm-up over 30% of the budget were chosen by the library on MNIST at 10 epochs (bench/results/"
+    "smvae_ablation.md, grey-level images); Adam 1e-3, batch 128",
+)
+JMVAE = Constants(
+    warmup_fraction=0.4,
+    batch_size=100,
+    source="JMVAE-kl (Suzuki et al. 2016) as MultiVae reproduces it on binarised MNIST (-86.86): alpha = 0.1, KL "
+    "warm-up over 200 of 500 epochs (0.4 of the budget), batch 100, Adam 1e-3",
+)
+SENSOR_FUSION = Constants(
+    warmup_fraction=0.3,
+    source="sensor-fusion paper section IV: classical VAEs (the ELBO), Adam 1e-3 on MNIST-SVHN (5e-4 on its other "
+    "sets); it states no warm-up, lambda or batch: those are the library's (warm-up over 30% of the budget, lambda 1, "
+    "batch 128)",
+)
+M2VAE = Constants(
+    warmup_fraction=0.3,
+    source="M2VAE (Korthals et al. 2019) section 5: alpha = 0.01 on the mutual KL terms; it states no warm-up, "
+    "lambda, rate or batch for these models: those are the library's (warm-up over 30% of the budget, lambda 1, "
+    "Adam 1e-3, batch 128)",
+)
 
 
 def as_architecture(arch: Architecture | Sequence[ModalityConfig]) -> Architecture:
@@ -40,29 +109,29 @@ def compose(
     scheme: str = "joint",
     estimator: str = "elbo",
     name: str | None = None,
+    constants: Constants = LIBRARY,
 ) -> ExperimentConfig:
-    """Any fusion x scheme x estimator on the data set's own networks (`arch`) and a shared budget.
+    """Any fusion x scheme x estimator on the data set's own networks (`arch`) and a 10-epoch budget.
 
     The networks and latent size are the data set's (its registry entry, or the user's data);
-    a preset never replaces them. Shared defaults: KL warm-up over 3 epochs,
-    lambda = 50 on label modalities, Adam 1e-3, batch 128, 10 epochs. Scheme defaults:
-    lcd turns on latent component dropout (alpha = 0.1); smvae uses the SMVAE preset's
-    options; mmvae (and a mixture fusion under iwae/dreg) uses MMVAE's "looser" bound
-    with 10 samples per component. iwae and dreg draw 10 samples per row.
+    a preset never replaces them. `constants` are the training constants (a preset passes its
+    paper's; a free composition gets `LIBRARY`). Scheme defaults: lcd turns on latent component
+    dropout (alpha = 0.1); smvae uses the SMVAE preset's options; mmvae (and a mixture fusion
+    under iwae/dreg) uses MMVAE's "looser" bound with `constants.k` samples per component.
     """
     arch = as_architecture(arch)
     specs = arch.modalities
     components = len(specs) if scheme == "mmvae" else mixture_components(fusion, len(specs))
     mixture = components > 1 or scheme == "mmvae"
-    k = 1 if estimator == "elbo" else IWAE_K * components
+    k = 1 if estimator == "elbo" else constants.k * components
     objective = ObjectiveConfig(
         kind=scheme,
         estimator=estimator,
         k=k,
         variant="looser" if mixture else "tighter",
-        beta=1.0,
-        warmup_epochs=3.0,  # without warm-up PoE experts collapse to the prior within ~30 batches
-        weights={s.name: 50.0 for s in specs if s.kind == "label"},  # MVAE's lambda for MNIST labels
+        beta=constants.beta,
+        warmup_fraction=constants.warmup_fraction,
+        weights={s.name: constants.label_weight for s in specs if s.kind == "label" and constants.label_weight != 1},
     )
     if scheme == "smvae":
         objective.include_full = True  # the full present set's ELBO every step, beside the random subset
@@ -74,68 +143,108 @@ def compose(
         data=data,
         model=model_config(arch, fusion_cfg),
         objective=objective,
-        train=TrainConfig(epochs=10, batch_size=128, lr=1e-3),
+        train=TrainConfig(epochs=10, batch_size=constants.batch_size, lr=constants.lr),
     )
 
 
 Preset = Callable[[Architecture, str], ExperimentConfig]
 PRESETS: dict[str, Preset] = {}
+CONSTANTS: dict[str, Constants] = {}  # each preset's constants and their source
 
 
-def preset(name: str, fusion: str, scheme: str, estimator: str = "elbo", doc: str = "") -> Preset:
-    """Register `name` as compose(fusion, scheme, estimator)."""
+def preset(
+    name: str, fusion: str, scheme: str, estimator: str = "elbo", doc: str = "", constants: Constants = LIBRARY
+) -> Preset:
+    """Register `name` as compose(fusion, scheme, estimator) with its paper's `constants`."""
 
     def build(arch: Architecture, data: str) -> ExperimentConfig:
-        return compose(arch, data, fusion, scheme, estimator, name)
+        return compose(arch, data, fusion, scheme, estimator, name, constants)
 
-    build.__doc__ = doc
+    build.__doc__ = f"{doc}\n\nConstants: {constants.source}"
     build.__name__ = name
     PRESETS[name] = build
+    CONSTANTS[name] = constants
     return build
 
 
 # the models of SMVAE Table 1, MMVAE/MoPoE baselines and sensor-fusion Table I
-preset("mvae", "poe", "mvae", doc="MVAE: product of experts with a prior expert; joint + single-modality ELBOs")
+preset(
+    "mvae",
+    "poe",
+    "mvae",
+    doc="MVAE: product of experts with a prior expert; joint + single-modality ELBOs",
+    constants=MVAE,
+)
 preset(
     "mmvae",
     "moe",
     "mmvae",
     "dreg",
     doc="MMVAE: uniform mixture of unimodal experts; stratified DReG 'looser' bound, 10 samples per expert",
+    constants=MMVAE,
 )
-preset("mopoe", "mopoe", "joint", doc="MoPoE: mixture over the products of experts of every subset; ELBO")
-preset("smvae", "set_attention", "smvae", doc="SMVAE: set attention (eq. 8); a random subset per sample + the full set")
-preset("rbcm", "rbcm", "joint", doc="RBCM joint posterior (sensor-fusion eq. 5-9), joint ELBO only")
-preset("bce", "bce", "joint", doc="BCE joint posterior (eq. 10-11): lowest-variance expert per dimension; joint ELBO")
-preset("rce", "rce", "joint", doc="RCE joint posterior: a random expert per dimension; joint ELBO")
-preset("mvae+ecg", "poe", "ecg", doc="PoE trained with exhaustive cross generation (all 2^M-1 subsets, eq. 12)")
-preset("bce+ecg", "bce", "ecg", doc="BCE trained with exhaustive cross generation (eq. 12)")
-preset("rbcm+ecg", "rbcm", "ecg", doc="RBCM trained with exhaustive cross generation (eq. 12)")
-preset("bce+rmd", "bce", "rmd", doc="BCE trained with random modality dropout (a random subset per sample)")
-preset("bce+lcd", "bce", "lcd", doc="BCE trained with latent component dropout (eq. 13-14, alpha 0.1)")
-preset("mvae+lcd", "poe", "lcd", doc="PoE trained with latent component dropout (eq. 13-14, alpha 0.1)")
-preset("rbcm+lcd", "rbcm", "lcd", doc="RBCM trained with latent component dropout (eq. 13-14, alpha 0.1)")
+preset(
+    "mopoe", "mopoe", "joint", doc="MoPoE: mixture over the products of experts of every subset; ELBO", constants=MOPOE
+)
+preset(
+    "smvae",
+    "set_attention",
+    "smvae",
+    doc="SMVAE: set attention (eq. 8); a random subset per sample + the full set",
+    constants=SMVAE,
+)
+_SF = SENSOR_FUSION
+preset("rbcm", "rbcm", "joint", doc="RBCM joint posterior (sensor-fusion eq. 5-9), joint ELBO only", constants=_SF)
+preset(
+    "bce",
+    "bce",
+    "joint",
+    doc="BCE joint posterior (eq. 10-11): lowest-variance expert per dimension; joint ELBO",
+    constants=_SF,
+)
+preset("rce", "rce", "joint", doc="RCE joint posterior: a random expert per dimension; joint ELBO", constants=_SF)
+preset(
+    "mvae+ecg",
+    "poe",
+    "ecg",
+    doc="PoE trained with exhaustive cross generation (all 2^M-1 subsets, eq. 12)",
+    constants=_SF,
+)
+preset("bce+ecg", "bce", "ecg", doc="BCE trained with exhaustive cross generation (eq. 12)", constants=_SF)
+preset("rbcm+ecg", "rbcm", "ecg", doc="RBCM trained with exhaustive cross generation (eq. 12)", constants=_SF)
+preset(
+    "bce+rmd", "bce", "rmd", doc="BCE trained with random modality dropout (a random subset per sample)", constants=_SF
+)
+preset("bce+lcd", "bce", "lcd", doc="BCE trained with latent component dropout (eq. 13-14, alpha 0.1)", constants=_SF)
+preset("mvae+lcd", "poe", "lcd", doc="PoE trained with latent component dropout (eq. 13-14, alpha 0.1)", constants=_SF)
+preset(
+    "rbcm+lcd", "rbcm", "lcd", doc="RBCM trained with latent component dropout (eq. 13-14, alpha 0.1)", constants=_SF
+)
 
 
-JMVAE_ALPHA = 0.1  # weight of the KL terms; a hyperparameter of JMVAE, not tuned here
+JMVAE_ALPHA = 0.1  # weight of the KL terms (JMVAE-kl; MultiVae's reproduction of -86.86 on MNIST)
+
+
+def _special(name: str, build: Callable[[Architecture, str], ExperimentConfig], constants: Constants) -> None:
+    build.__doc__ = f"{(build.__doc__ or '').strip()}\n\nConstants: {constants.source}"
+    PRESETS[name] = build
+    CONSTANTS[name] = constants
 
 
 def _jmvae(arch: Architecture, data: str) -> ExperimentConfig:
     """JMVAE-kl: subset encoders (joint, leave-one-out, single); joint ELBO - alpha * sum_m KL(q(z|X) || q(z|X\\m))"""
-    cfg = compose(arch, data, "subset_encoders", "jmvae", "elbo", "jmvae")
+    cfg = compose(arch, data, "subset_encoders", "jmvae", "elbo", "jmvae", JMVAE)
     cfg.model.fusion.subsets = "jmvae"
     cfg.objective.alpha = JMVAE_ALPHA
     return cfg
 
-
-PRESETS["jmvae"] = _jmvae
 
 M2VAE_ALPHA = 0.01  # M2VAE 5.1.1: alpha = 1 collapses the classes of the joint encoder; alpha <= 1e-2 does not
 
 
 def _m2vae(arch: Architecture, data: str) -> ExperimentConfig:
     """M2VAE: an encoder for every subset; the recursive bound of eq. 11 (alpha 0.01 on the mutual KL terms)"""
-    cfg = compose(arch, data, "subset_encoders", "m2vae", "elbo", "m2vae")
+    cfg = compose(arch, data, "subset_encoders", "m2vae", "elbo", "m2vae", M2VAE)
     cfg.model.fusion.subsets = "all"
     cfg.objective.alpha = M2VAE_ALPHA
     return cfg
@@ -143,19 +252,20 @@ def _m2vae(arch: Architecture, data: str) -> ExperimentConfig:
 
 def _jmvae_zero(arch: Architecture, data: str) -> ExperimentConfig:
     """JMVAE-Zero: one joint encoder fed zeros for missing modalities; joint ELBO over single-modality copies"""
-    return compose(arch, data, "zero_fill", "jmvae_zero", "elbo", "jmvae-zero")
+    return compose(arch, data, "zero_fill", "jmvae_zero", "elbo", "jmvae-zero", M2VAE)
 
 
 def _tvae(arch: Architecture, data: str) -> ExperimentConfig:
     """tVAE: the joint VAE first, then single-modality encoders trained through the frozen decoders"""
-    cfg = compose(arch, data, "subset_encoders", "tvae", "elbo", "tvae")
+    cfg = compose(arch, data, "subset_encoders", "tvae", "elbo", "tvae", M2VAE)
     cfg.model.fusion.subsets = "singles"
     return cfg
 
 
-PRESETS["m2vae"] = _m2vae
-PRESETS["jmvae-zero"] = _jmvae_zero
-PRESETS["tvae"] = _tvae
+_special("jmvae", _jmvae, JMVAE)
+_special("m2vae", _m2vae, M2VAE)
+_special("jmvae-zero", _jmvae_zero, M2VAE)
+_special("tvae", _tvae, M2VAE)
 
 
 def preset_config(
@@ -183,7 +293,7 @@ def preset_config(
     f = fusion or cfg.model.fusion.kind
     s = scheme or cfg.objective.kind
     e = estimator or cfg.objective.estimator
-    out = compose(arch, data, f, s, e)
+    out = compose(arch, data, f, s, e, constants=CONSTANTS[name])  # another axis, the preset's constants
     out.train = cfg.train
     return out
 

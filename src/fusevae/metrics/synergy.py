@@ -52,6 +52,7 @@ def unimodal_config(cfg: ExperimentConfig, modality: str) -> ExperimentConfig:
         kind="joint",
         beta=cfg.objective.beta,
         warmup_epochs=cfg.objective.warmup_epochs,
+        warmup_fraction=cfg.objective.warmup_fraction,
         weights={k: v for k, v in cfg.objective.weights.items() if k == modality},
     )
     out.train.missing = {}

@@ -40,7 +40,7 @@ class Objective(ABC):
 
     options: frozenset[str] = frozenset()
     # fields every scheme reads
-    common = frozenset({"kind", "estimator", "k", "variant", "beta", "warmup_epochs", "weights"})
+    common = frozenset({"kind", "estimator", "k", "variant", "beta", "warmup_epochs", "warmup_fraction", "weights"})
 
     def __init__(self, cfg: ObjectiveConfig, model: MultimodalVAE) -> None:
         defaults = ObjectiveConfig()
@@ -59,8 +59,14 @@ class Objective(ABC):
         unknown = sorted(set(cfg.weights) - set(model.names))
         if unknown:
             raise ValueError(f"objective.weights names unknown modality {unknown}; model has {list(model.names)}")
-        if cfg.beta < 0 or cfg.warmup_epochs < 0:
-            raise ValueError("objective.beta and objective.warmup_epochs must be >= 0")
+        if cfg.beta < 0 or cfg.warmup_epochs < 0 or cfg.warmup_fraction < 0:
+            raise ValueError("objective.beta, objective.warmup_epochs and objective.warmup_fraction must be >= 0")
+        if cfg.warmup_epochs > 0 and cfg.warmup_fraction > 0:
+            raise ValueError(
+                f"objective.warmup_epochs = {cfg.warmup_epochs:g} (a fixed length) and objective.warmup_fraction = "
+                f"{cfg.warmup_fraction:g} (a share of train.epochs, often the preset's) are both set: set the other "
+                "one to 0"
+            )
         self.cfg = cfg
         self.names = model.names
         self.epochs: float | None = None
@@ -110,13 +116,23 @@ class Objective(ABC):
             table[sum(1 << names.index(p) for p in parts)] = value
         return table
 
+    @property
+    def warmup_epochs(self) -> float:
+        """The warm-up's length in epochs: warmup_epochs, or warmup_fraction of the training budget."""
+        if self.cfg.warmup_fraction <= 0:
+            return self.cfg.warmup_epochs
+        if self.epochs is None:
+            raise ValueError("objective.warmup_fraction needs the training length: make_objective(..., epochs=)")
+        return self.cfg.warmup_fraction * self.epochs
+
     def warmup(self, epoch: float | Tensor) -> float | Tensor:
-        """The KL weight's warm-up factor: linear from 0 to 1 over warmup_epochs."""
-        if self.cfg.warmup_epochs <= 0:
+        """The KL weight's warm-up factor: linear from 0 to 1 over `warmup_epochs`."""
+        length = self.warmup_epochs
+        if length <= 0:
             return 1.0
         if isinstance(epoch, Tensor):
-            return (epoch / self.cfg.warmup_epochs).clamp(max=1.0)
-        return min(1.0, epoch / self.cfg.warmup_epochs)
+            return (epoch / length).clamp(max=1.0)
+        return min(1.0, epoch / length)
 
     def set_betas(self, targets: Tensor, epoch: float | Tensor) -> float | Tensor:
         """The KL weight of each row (S, B) whose reconstructed set is `targets` (S, B, M), warm-up included.
