@@ -106,3 +106,26 @@ def test_the_registered_set_has_the_four_sensors_and_its_networks_fit(monkeypatc
     model = MultimodalVAE(api.make_config("smvae", "robot").model)
     out = model.generate({"force": batch.data["force"], "action": batch.data["action"]})
     assert out["rgb"].shape == (1, 8, 3, 32, 32) and out["depth"].shape == (1, 8, 1, 32, 32)
+
+
+def test_the_fig7_figure_draws_each_step_observed_and_generated(monkeypatch, tmp_path):
+    from fusevae import api
+    from fusevae.data import load_dataset
+    from fusevae.figures import generation_over_time
+    from fusevae.model import MultimodalVAE
+
+    monkeypatch.setattr(robot, "load_episodes", lambda root=None: generate_episodes(10, seed=0))
+    data = load_dataset("robot")
+    model = MultimodalVAE(api.make_config("smvae", "robot").model).eval()
+    path = generation_over_time(
+        model,
+        data.test,
+        torch.arange(robot.STEPS),
+        ["rgb", "depth"],
+        [["force", "action"], ["rgb", "depth", "force", "action"]],
+        tmp_path / "fig7.png",
+        signal="force",
+    )
+    assert path.stat().st_size > 10_000
+    with pytest.raises(ValueError, match="not an image"):
+        generation_over_time(model, data.test, torch.arange(3), ["force"], [["action"]], tmp_path / "x.png")

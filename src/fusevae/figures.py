@@ -121,6 +121,63 @@ def cross_generation(
     return _grid(rows, titles, Path(path), f"{target} generated from the other modalities (test items)")
 
 
+@torch.no_grad()
+def generation_over_time(
+    model: MultimodalVAE,
+    dataset: MultimodalTensorDataset,
+    items: Tensor,
+    targets: list[str],
+    conditions: list[list[str]],
+    path: str | os.PathLike[str],
+    signal: str | None = None,
+    title: str | None = None,
+) -> Path:
+    """SMVAE Fig. 7: consecutive items (the steps of an episode) as observed and generated, one column per step.
+
+    For each target image modality: the data, then the means decoded at the posterior mean of q(z | x_S)
+    for each condition S. `signal` (a time series or vector modality) adds a strip above with its largest
+    absolute value per item (the force an arm feels), so what is generated can be read against it.
+    """
+    for name in [*targets, *(m for c in conditions for m in c), *([signal] if signal else [])]:
+        if name not in model.names:
+            raise ValueError(f"unknown modality {name!r}; the model has {list(model.names)}")
+    for t in targets:
+        if len(model.nets[t].event_shape) != 3:
+            raise ValueError(f"target {t!r} is not an image (C, H, W)")
+    device = next(model.parameters()).device
+    batch = dataset[items].to(device)
+    rows: list[tuple[str, list[Tensor]]] = []
+    for t in targets:
+        rows.append((f"data {t}", [batch.data[t][i] for i in range(len(items))]))
+        for c in conditions:
+            gen = model.reconstruct(batch, c)[t]
+            rows.append((f"{t} from " + "+".join(c), [gen[i] for i in range(len(items))]))
+    n_cols, strip = len(items), 1 if signal else 0
+    fig, axes = plt.subplots(
+        len(rows) + strip, n_cols, figsize=(n_cols * 0.9 + 1.6, (len(rows) + strip) * 0.9 + 0.6), squeeze=False
+    )
+    if signal:
+        magnitude = batch.data[signal].abs().reshape(len(items), -1).amax(1).cpu()
+        gs = axes[0][0].get_gridspec()
+        for ax in axes[0]:
+            ax.remove()
+        top = fig.add_subplot(gs[0, :])
+        top.bar(range(n_cols), magnitude.numpy(), color="0.3")
+        top.set_xlim(-0.5, n_cols - 0.5)
+        top.set_xticks([])
+        top.set_ylabel(f"max |{signal}|", rotation=0, ha="right", va="center", fontsize=8)
+    for i, (label, images) in enumerate(rows):
+        for j, img in enumerate(images):
+            ax = axes[i + strip][j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.imshow(_image(img).clamp(0, 1).cpu().numpy(), cmap="gray", vmin=0, vmax=1)
+        axes[i + strip][0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle(title or "generated over time (test items in order)", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def data_samples(
     dataset: MultimodalTensorDataset,
     path: str | os.PathLike[str],
