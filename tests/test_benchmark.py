@@ -28,6 +28,7 @@ def _config(**kw):
         map_items=120,
         probe_items=300,
         judge_epochs=1,
+        missing_rates=[0.0, 0.5],
         judge_items=2000,
     )
     base.update(kw)
@@ -76,6 +77,7 @@ def test_a_killed_benchmark_resumes_without_redoing_finished_runs(tmp_path, monk
         out / "figures" / "mvae_label_to_image.png"
     ).exists()
     assert "Protocol: data `mnist`" in md
+    assert "## Coherence with a sensor missing" in md and "missing label 50%: coherence of image (micro)" in result
     # unimodal baselines are shared by presets with one budget and KL schedule; mvae (batch 100, warm-up 0.4 of
     # the budget) and mopoe (batch 128, none) have their papers' own, so each trains an image and a label baseline
     assert len(list((out / "cache" / "unimodal").iterdir())) == 4

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .config import ConfigError, from_dict
 
-STAGES = ("train", "likelihoods", "subset elbos", "coherence", "synergy", "latent")
+STAGES = ("train", "likelihoods", "subset elbos", "coherence", "synergy", "missing sensors", "latent")
 
 
 @dataclass
@@ -53,6 +53,8 @@ class BenchmarkConfig:
     probe_items: int = 10_000  # training items the linear probes are fitted on
     judge_epochs: int = 3  # coherence judges: epochs on the training set ...
     judge_items: int = 0  # ... of its first n items (0: all)
+    # coherence with each sensor dropped from these shares of the test items (the sensor-fusion setting); [] skips it
+    missing_rates: list[float] = field(default_factory=list)
     split: str = "test"  # the split scored: "valid" while choosing a constant (an ablation), never "test" for that
 
     @classmethod
@@ -158,6 +160,7 @@ class Benchmark:
                 judge_epochs=c.judge_epochs,
                 judge_items=c.judge_items,
                 split=c.split,
+                missing_rates=tuple(c.missing_rates),
             )
             self._evaluator = Evaluator(self.data, self.out / "cache", settings)
         return self._evaluator
@@ -166,7 +169,12 @@ class Benchmark:
         from .evaluation import METRICS
 
         c = self.cfg
-        wanted = {"subset_elbo": c.subset_elbos, "synergy": c.synergy, "latent": c.latent_maps}
+        wanted = {
+            "subset_elbo": c.subset_elbos,
+            "synergy": c.synergy,
+            "latent": c.latent_maps,
+            "missing": bool(c.missing_rates),
+        }
         return [m for m in METRICS if wanted.get(m, True)]
 
     def _cell(self, preset: str, seed: int, bar: tqdm) -> None:
@@ -296,6 +304,11 @@ def _markdown(
         (
             "Joint coherence and synergy gain",
             [k for k in metrics if k == "joint coherence" or k.startswith("synergy")],
+            3,
+        ),
+        (
+            "Coherence with a sensor missing from a share of the test items (each item encoded from what it has)",
+            [k for k in metrics if k.startswith("missing ")],
             3,
         ),
         ("Linear probes on posterior means (test accuracy)", [k for k in metrics if k.startswith("probe")], 3),

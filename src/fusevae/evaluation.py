@@ -18,7 +18,7 @@ from .config import ExperimentConfig
 from .data import MultimodalData
 from .model import MultimodalVAE
 
-METRICS = ("likelihood", "subset_elbo", "coherence", "synergy", "latent")
+METRICS = ("likelihood", "subset_elbo", "coherence", "synergy", "latent", "missing")
 
 
 @dataclass
@@ -37,6 +37,7 @@ class EvaluationSettings:
     judge_items: int = 0  # ... of its first n items (0: all)
     # the split scored: "test" for reported numbers, "valid" when a constant is being chosen (never on test)
     split: str = "test"
+    missing_rates: tuple[float, ...] = (0.0, 0.25, 0.5)  # "missing": shares of items that lose each sensor
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
@@ -53,7 +54,7 @@ def check_metrics(metrics: list[str] | tuple[str, ...], data: MultimodalData | N
     if unknown:
         raise ValueError(f"unknown metric(s) {unknown}; expected some of {list(METRICS)} or 'all'")
     if data is not None and not data.has_labels:
-        needs = [m for m in asked if m in ("coherence", "synergy", "latent")]
+        needs = [m for m in asked if m in ("coherence", "synergy", "latent", "missing")]
         if needs and list(metrics) != ["all"]:
             raise ValueError(f"metrics {needs} need class labels, and data set {data.name!r} has none")
         asked = [m for m in asked if m not in needs]
@@ -168,6 +169,13 @@ class Evaluator:
             base = {m: unimodal_baseline(cfg, data, m, self.cache_dir / "unimodal") for m in judged}
             for g in synergy(model, base, test, nets, data.num_classes, seed=seed):
                 out[f"synergy {g.modality}"] = g.gain
+        if "missing" in asked:
+            stage("missing sensors")
+            from .metrics.missing import coherence_with_missing
+
+            nets = {m: j.net for m, j in self.judges().items()}
+            for c in coherence_with_missing(model, test, nets, s.missing_rates, seed=seed):
+                out[f"missing {c.dropped} {c.rate:.0%}: coherence of {c.target} (micro)"] = c.micro
         if "latent" in asked:
             stage("latent maps")
             from .metrics.latent import latent_maps
