@@ -104,3 +104,12 @@ def test_the_real_scene_set_has_its_documented_size_and_classes():
     assert (len(ds.train), len(ds.valid), len(ds.test)) == (12412, 1772, 3545)
     counts = torch.bincount(ds.train.labels, minlength=16)
     assert counts[0] == 0 and counts[15] == 0 and bool((counts[1:15] > 0).all())  # 3 objects fill 3 quadrants at most
+
+
+def test_the_six_transformation_set_adds_the_mirrored_image():
+    from fusevae.data import load_dataset
+
+    d = load_dataset("transforms-6")
+    assert d.names == ("original", "grayscale", "edges", "watermark", "occluded", "flipped")
+    items = d.test[torch.arange(5)].data
+    assert torch.equal(items["flipped"], items["original"].flip(-1))

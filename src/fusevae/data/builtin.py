@@ -128,7 +128,7 @@ def _built_parts(name: str, root: Root) -> list[tuple[dict[str, Tensor], Tensor]
     out = []
     for seed, split in enumerate(splits):
         images, labels = photo_digits(split, seed=seed)
-        out.append((make_transforms(images), labels))
+        out.append((make_transforms(images, TRANSFORM_SETS[name]), labels))
     return out
 
 
@@ -305,25 +305,30 @@ for _m in range(1, MAX_MODALITIES + 1):
     )
 
 
-def _transforms_architecture() -> Architecture:
+# SMVAE 4.3's five transformations, and the six of issue 17 (the mirrored image added)
+TRANSFORM_SETS = {"transforms": TRANSFORMS, "transforms-6": (*TRANSFORMS, "flipped")}
+
+
+def _transforms_architecture(which: tuple[str, ...]) -> Architecture:
     return Architecture(
-        tuple(_conv_image(t, [1 if t in ("grayscale", "edges") else 3, 28, 28]) for t in TRANSFORMS),
+        tuple(_conv_image(t, [1 if t in ("grayscale", "edges") else 3, 28, 28]) for t in which),
         latent_dim=64,
         activation="swish",
     )
 
 
-register_dataset(
-    DatasetEntry(
-        "transforms",
-        "SMVAE 4.3's vision transformations as modalities of one image set: a digit inverted into a crop of a real "
-        f"photo (RGB 3x28x28) seen as {', '.join(TRANSFORMS)}; 50k/10k/10k from MNIST; CC BY-SA 3.0 (MNIST), "
-        "photos as licensed in scikit-image",
-        _transforms_architecture,
-        partial(_load_built, "transforms"),
-        _fetch_mnist_built,
+for _name, _which in TRANSFORM_SETS.items():
+    register_dataset(
+        DatasetEntry(
+            _name,
+            "SMVAE 4.3's vision transformations as modalities of one image set: a digit inverted into a crop of a "
+            f"real photo (RGB 3x28x28) seen as {', '.join(_which)}; 50k/10k/10k from MNIST; CC BY-SA 3.0 (MNIST), "
+            "photos as licensed in scikit-image",
+            partial(_transforms_architecture, _which),
+            partial(_load_built, _name),
+            _fetch_mnist_built,
+        )
     )
-)
 
 
 def _scenes_architecture() -> Architecture:
