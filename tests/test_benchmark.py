@@ -117,3 +117,25 @@ def test_shipped_benchmark_configs_load_and_build():
     for path in configs:
         cfg = BenchmarkConfig.load(path)
         Benchmark(cfg, "/nonexistent/never/written")  # builds and checks every cell's config, writes nothing
+
+
+def test_the_table3_scenes_config_runs_end_to_end_at_a_smoke_budget(tmp_path):
+    import dataclasses
+
+    cfg = BenchmarkConfig.load("configs/benchmarks/sensor_fusion_table3_scenes.yaml")
+    smoke = dataclasses.replace(
+        cfg,
+        presets=["mmvae", "rbcm+ecg"],
+        overrides=[*cfg.overrides, "train.epochs=1", "train.limit_train=256", "train.limit_val=64"],
+        n_test=20,
+        k=5,
+        coherence_items=60,
+        joint_samples=100,
+        judge_epochs=1,
+        judge_items=600,
+    )
+    result = Benchmark(smoke, tmp_path / "t3").run(progress=False)
+    md = (tmp_path / "t3" / "results.md").read_text()
+    assert "## Coherence with a sensor missing" in md and "## Cross coherence" in md and "| rbcm+ecg |" in md
+    assert "image+radar -> depth" in " ".join(result["rows"]["rbcm+ecg"])
+    assert any(k.startswith("synergy") for k in result["rows"]["mmvae"])
