@@ -106,9 +106,8 @@ def test_the_real_scene_set_has_its_documented_size_and_classes():
     assert counts[0] == 0 and counts[15] == 0 and bool((counts[1:15] > 0).all())  # 3 objects fill 3 quadrants at most
 
 
-def test_the_six_transformation_set_adds_the_mirrored_image():
-    from fusevae.data import load_dataset
-
+def test_the_six_transformation_set_adds_the_mirrored_image(monkeypatch):
+    monkeypatch.setattr(data_mod, "load_mnist", _small_mnist())
     d = load_dataset("transforms-6")
     assert d.names == ("original", "grayscale", "edges", "watermark", "occluded", "flipped")
     items = d.test[torch.arange(5)].data
