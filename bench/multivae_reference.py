@@ -126,64 +126,20 @@ def _measure(name: str, limit: int, n_eval: int) -> None:
     _register_inert_torchvision()
     import torch
     from multivae.data.datasets.base import MultimodalBaseDataset
-    from multivae.models import JMVAE, MMVAE, MVAE, JMVAEConfig, MMVAEConfig, MoPoE, MoPoEConfig, MVAEConfig
-    from multivae.models.nn.base_architectures import BaseDecoder, BaseEncoder
     from multivae.trainers import BaseTrainer, BaseTrainerConfig
-    from pythae.models.base.base_utils import ModelOutput
-    from torch import nn
+    from peer_compare import build
 
     from fusevae.data import load_dataset
 
     torch.set_num_threads(2)
-
-    class Encoder(BaseEncoder):
-        def __init__(self, d_in: int) -> None:
-            super().__init__()
-            self.latent_dim = 64
-            self.net = nn.Sequential(nn.Linear(d_in, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU())
-            self.mu, self.logvar = nn.Linear(512, 64), nn.Linear(512, 64)
-
-        def forward(self, x: torch.Tensor) -> ModelOutput:
-            h = self.net(x.reshape(x.shape[0], -1))
-            return ModelOutput(embedding=self.mu(h), log_covariance=self.logvar(h))
-
-    class Decoder(BaseDecoder):
-        def __init__(self, shape: tuple[int, ...]) -> None:
-            super().__init__()
-            self.shape = shape
-            out = 1
-            for s in shape:
-                out *= s
-            self.net = nn.Sequential(nn.Linear(64, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, out))
-
-        def forward(self, z: torch.Tensor) -> ModelOutput:
-            return ModelOutput(reconstruction=self.net(z).reshape(*z.shape[:-1], *self.shape))
-
     data = load_dataset("mnist")
 
     def dataset(split, n: int) -> MultimodalBaseDataset:  # noqa: ANN001
         x = split.data["image"][:n].round()
         y = torch.nn.functional.one_hot(split.labels[:n], 10).float()
-        return MultimodalBaseDataset(data={"img": x, "label": y}, labels=split.labels[:n])
+        return MultimodalBaseDataset(data={"image": x, "label": y}, labels=split.labels[:n])
 
-    common = {
-        "n_modalities": 2,
-        "latent_dim": 64,
-        "input_dims": {"img": (1, 28, 28), "label": (10,)},
-        "decoders_dist": {"img": "bernoulli", "label": "categorical"},
-    }
-    kinds = {
-        "mvae": (MVAE, MVAEConfig, {}),
-        "mopoe": (MoPoE, MoPoEConfig, {}),
-        "mmvae": (MMVAE, MMVAEConfig, {"K": 10}),
-        "jmvae": (JMVAE, JMVAEConfig, {}),
-    }
-    cls, config, extra = kinds[name]
-    model = cls(
-        config(**common, **extra),
-        encoders={"img": Encoder(784), "label": Encoder(10)},
-        decoders={"img": Decoder((1, 28, 28)), "label": Decoder((10,))},
-    )
+    model = build(name, comparable=False)  # MultiVae's own defaults: what its users would time
     trainer_cfg = BaseTrainerConfig(
         output_dir="/tmp/multivae_reference", per_device_train_batch_size=128, num_epochs=1, learning_rate=1e-3,
         no_cuda=True, steps_saving=None,

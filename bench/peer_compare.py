@@ -49,8 +49,9 @@ def _multivae_nets() -> tuple[Any, Any]:
     return Encoder, Decoder
 
 
-def build(name: str) -> Any:
-    """A MultiVae model with MultiVae's defaults, except MMVAE's posterior and prior (Gaussian, fixed N(0, I))."""
+def build(name: str, comparable: bool = True) -> Any:
+    """A MultiVae model with MultiVae's defaults; `comparable`: MMVAE with Gaussian posteriors and a fixed N(0, I)
+    prior, which fusevae's estimator assumes (MultiVae's own are Laplace and learned; the speed mode keeps them)."""
     from multivae.models import JMVAE, MMVAE, MVAE, JMVAEConfig, MMVAEConfig, MoPoE, MoPoEConfig, MVAEConfig
 
     encoder, decoder = _multivae_nets()
@@ -63,7 +64,11 @@ def build(name: str) -> Any:
     kinds = {
         "mvae": (MVAE, MVAEConfig, {}),
         "mopoe": (MoPoE, MoPoEConfig, {}),
-        "mmvae": (MMVAE, MMVAEConfig, {"K": 10, "prior_and_posterior_dist": "normal", "learn_prior": False}),
+        "mmvae": (
+            MMVAE,
+            MMVAEConfig,
+            {"K": 10, **({"prior_and_posterior_dist": "normal", "learn_prior": False} if comparable else {})},
+        ),
         "jmvae": (JMVAE, JMVAEConfig, {}),
     }
     cls, config, extra = kinds[name]

@@ -21,7 +21,8 @@ def _cell(values: list[float], digits: int) -> str:
     if len(values) == 1:
         return f"{mean:.{digits}f} (1 seed)"
     std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+    seeds = "" if len(values) == 3 else f" ({len(values)} seeds)"  # the header states 3
+    return f"{mean:.{digits}f} ± {std:.{digits}f}{seeds}"
 
 
 def _fusevae_rows(folder: Path) -> dict[tuple[int, str], list[dict]]:

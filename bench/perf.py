@@ -261,16 +261,8 @@ def conv_main(a: argparse.Namespace) -> None:
             for variant in a.variants:
                 precision, layout = variant.split(":")
                 last = layout == "nhwc"
-                queue = ctx.Queue()
-                proc = ctx.Process(
-                    target=_conv_worker, args=((data, preset, precision, last, a.steps, 128, a.threads), queue)
-                )
-                proc.start()
-                proc.join()
-                if proc.exitcode != 0:
-                    raise SystemExit(f"{data} {preset} {precision} failed with exit code {proc.exitcode}")
-                rows.append(queue.get())
-                print(json.dumps(rows[-1]), flush=True)
+                args = ((data, preset, precision, last, a.steps, 128, a.threads),)
+                rows.append(_isolated(ctx, _conv_worker, args, f"{data} {preset} {precision}"))
     head = (
         "| data | preset | precision | channels-last | params | training samples/s (median step) | s/epoch |\n"
         "|---|---|---|---|---|---|---|\n"
@@ -292,6 +284,19 @@ def conv_main(a: argparse.Namespace) -> None:
     Path(a.results).write_text(
         f"# bench/perf.py --conv\n\n`python bench/perf.py {' '.join(__import__('sys').argv[1:])}`\n\n{note}{text}"
     )
+
+
+def _isolated(ctx, target, args: tuple, what: str) -> dict:  # noqa: ANN001
+    """One measurement in its own process (a clean allocator and thread pool), its row printed as it arrives."""
+    queue = ctx.Queue()
+    proc = ctx.Process(target=target, args=(*args, queue))
+    proc.start()
+    proc.join()
+    if proc.exitcode != 0:
+        raise SystemExit(f"{what} failed with exit code {proc.exitcode}")
+    row = queue.get()
+    print(json.dumps(row), flush=True)
+    return row
 
 
 def main() -> None:
@@ -324,15 +329,8 @@ def main() -> None:
     rows = []
     for precision in a.precision:
         for preset in a.presets:
-            queue = ctx.Queue()
-            args = {**vars(a), "precision": precision}
-            proc = ctx.Process(target=_measure, args=(preset, args, queue))
-            proc.start()
-            proc.join()
-            if proc.exitcode != 0:
-                raise SystemExit(f"{preset} ({precision}) failed with exit code {proc.exitcode}")
-            rows.append(queue.get())
-            print(json.dumps(rows[-1]), flush=True)
+            args = (preset, {**vars(a), "precision": precision})
+            rows.append(_isolated(ctx, _measure, args, f"{preset} ({precision})"))
     head = (
         "| preset | precision | params | MFLOP/sample | samples/s (median step) | s/epoch (50k) | peak RSS GB | "
         "K=1000 joint pts/s | K=1000 Table-1 pts/s | achieved GFLOP/s | matmul GFLOP/s at these shapes | "

@@ -193,33 +193,21 @@ preset(
     doc="SMVAE: set attention (eq. 8); a random subset per sample + the full set",
     constants=SMVAE,
 )
-_SF = SENSOR_FUSION
-preset("rbcm", "rbcm", "joint", doc="RBCM joint posterior (sensor-fusion eq. 5-9), joint ELBO only", constants=_SF)
-preset(
-    "bce",
-    "bce",
-    "joint",
-    doc="BCE joint posterior (eq. 10-11): lowest-variance expert per dimension; joint ELBO",
-    constants=_SF,
-)
-preset("rce", "rce", "joint", doc="RCE joint posterior: a random expert per dimension; joint ELBO", constants=_SF)
-preset(
-    "mvae+ecg",
-    "poe",
-    "ecg",
-    doc="PoE trained with exhaustive cross generation (all 2^M-1 subsets, eq. 12)",
-    constants=_SF,
-)
-preset("bce+ecg", "bce", "ecg", doc="BCE trained with exhaustive cross generation (eq. 12)", constants=_SF)
-preset("rbcm+ecg", "rbcm", "ecg", doc="RBCM trained with exhaustive cross generation (eq. 12)", constants=_SF)
-preset(
-    "bce+rmd", "bce", "rmd", doc="BCE trained with random modality dropout (a random subset per sample)", constants=_SF
-)
-preset("bce+lcd", "bce", "lcd", doc="BCE trained with latent component dropout (eq. 13-14, alpha 0.1)", constants=_SF)
-preset("mvae+lcd", "poe", "lcd", doc="PoE trained with latent component dropout (eq. 13-14, alpha 0.1)", constants=_SF)
-preset(
-    "rbcm+lcd", "rbcm", "lcd", doc="RBCM trained with latent component dropout (eq. 13-14, alpha 0.1)", constants=_SF
-)
+# the sensor-fusion paper's rows: name -> (fusion, scheme, what it is)
+SENSOR_FUSION_ROWS = {
+    "rbcm": ("rbcm", "joint", "RBCM joint posterior (sensor-fusion eq. 5-9), joint ELBO only"),
+    "bce": ("bce", "joint", "BCE joint posterior (eq. 10-11): lowest-variance expert per dimension; joint ELBO"),
+    "rce": ("rce", "joint", "RCE joint posterior: a random expert per dimension; joint ELBO"),
+    "mvae+ecg": ("poe", "ecg", "PoE trained with exhaustive cross generation (all 2^M-1 subsets, eq. 12)"),
+    "bce+ecg": ("bce", "ecg", "BCE trained with exhaustive cross generation (eq. 12)"),
+    "rbcm+ecg": ("rbcm", "ecg", "RBCM trained with exhaustive cross generation (eq. 12)"),
+    "bce+rmd": ("bce", "rmd", "BCE trained with random modality dropout (a random subset per sample)"),
+    "bce+lcd": ("bce", "lcd", "BCE trained with latent component dropout (eq. 13-14, alpha 0.1)"),
+    "mvae+lcd": ("poe", "lcd", "PoE trained with latent component dropout (eq. 13-14, alpha 0.1)"),
+    "rbcm+lcd": ("rbcm", "lcd", "RBCM trained with latent component dropout (eq. 13-14, alpha 0.1)"),
+}
+for _name, (_fusion, _scheme, _doc) in SENSOR_FUSION_ROWS.items():
+    preset(_name, _fusion, _scheme, doc=_doc, constants=SENSOR_FUSION)
 
 
 JMVAE_ALPHA = 0.1  # weight of the KL terms (JMVAE-kl; MultiVae's reproduction of -86.86 on MNIST)

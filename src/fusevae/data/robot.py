@@ -47,6 +47,7 @@ from .dataset import Architecture, MultimodalData
 from .mnist import data_root
 from .registry import DatasetEntry, register_dataset
 from .tensor_dataset import MultimodalTensorDataset
+from .user import fixed_binarization
 
 GENERATOR_VERSION = 1
 N_EPISODES = 800
@@ -311,8 +312,7 @@ def _load(root: str | os.PathLike[str] | None, binarize: bool) -> MultimodalData
         }
         if binarize and part != "train":  # evaluation images binarised once, with a fixed seed
             for k in images:
-                g = torch.Generator().manual_seed(seed)
-                data[k] = (torch.bernoulli(data[k].float() / 255.0, generator=g) * 255).to(torch.uint8)
+                data[k] = fixed_binarization(data[k], True, seed)
         sets.append(
             MultimodalTensorDataset(
                 data,
