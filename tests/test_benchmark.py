@@ -96,6 +96,37 @@ def test_means_and_stds_over_seeds_in_the_tables(tmp_path):
     assert "| mvae | 0.600 +- 0.141 |" in md and "| mvae | 15 +- 7 |" in md
 
 
+def test_an_unfinished_table_says_so_and_names_the_missing_cells(tmp_path):
+    cfg = _config(presets=["mvae", "mopoe"], seeds=[0])
+    bench = Benchmark(cfg, tmp_path)
+    run = bench.run_dir("mvae", 0)
+    run.mkdir(parents=True)
+    judges = {"image": {"micro": 0.9, "macro": 0.9}}
+    (run / "benchmark.json").write_text(json.dumps({"metrics": {"joint coherence": 0.5}, "judges": judges}))
+    bench.write_tables()
+    md = (tmp_path / "results.md").read_text()
+    assert "Incomplete: 1 of 2 cells finished" in md and "mopoe seed 0" in md
+    run = bench.run_dir("mopoe", 0)
+    run.mkdir(parents=True)
+    other = {"image": {"micro": 0.8, "macro": 0.8}}
+    (run / "benchmark.json").write_text(json.dumps({"metrics": {"joint coherence": 0.6}, "judges": other}))
+    bench.write_tables()
+    md = (tmp_path / "results.md").read_text()
+    assert "Incomplete" not in md
+    assert "judges trained more than once" in md and "image 0.900" in md and "image 0.800" in md
+
+
+def test_cells_kept_from_another_config_are_refused_by_name(tmp_path):
+    bench = Benchmark(_config(presets=["mvae"]), tmp_path)
+    run = bench.run_dir("mvae", 0)
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(bench.configs["mvae", 0].to_json())
+    bench.check_finished()  # the same config: accepted
+    edited = _config(presets=["mvae"], overrides=[*_config().overrides, "train.lr=0.0005"])
+    with pytest.raises(ConfigError, match=r"mvae seed 0 was run under another config \(train.lr: 0.001 -> 0.0005"):
+        Benchmark(edited, tmp_path).run(progress=False)
+
+
 def test_benchmark_configs_fail_early_and_by_name(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"name": "x", "data": "mnist", "presets": ["mvae"], "epoch": 3}))

@@ -126,8 +126,26 @@ class Benchmark:
     def done(self, preset: str, seed: int) -> bool:
         return (self.run_dir(preset, seed) / "benchmark.json").exists()
 
+    def check_finished(self) -> None:
+        """Refuse a folder whose finished cells were trained under another config than this one builds.
+
+        Finished cells are kept (and may be committed, `bench/runs/`) across sessions; a config edited since
+        would otherwise mix two protocols in one table. Names the cell and the fields that differ.
+        """
+        for (preset, seed), cfg in self.configs.items():
+            stored = self.run_dir(preset, seed) / "config.json"
+            if not stored.exists():
+                continue
+            diff = _differences(json.loads(stored.read_text()), json.loads(cfg.to_json()))
+            if diff:
+                raise ConfigError(
+                    f"{self.out}: cell {preset} seed {seed} was run under another config ({'; '.join(diff[:6])}"
+                    f"{'; ...' if len(diff) > 6 else ''}); give another --out or remove {self.run_dir(preset, seed)}"
+                )
+
     def run(self, progress: bool = True) -> dict[str, Any]:
         """Run every unfinished cell, then write and return the aggregated table."""
+        self.check_finished()
         self.out.mkdir(parents=True, exist_ok=True)
         _write_json(self.out / "benchmark_config.json", asdict(self.cfg))
         cells = list(self.configs)
@@ -217,11 +235,17 @@ class Benchmark:
         """results.csv (every metric: mean, std, n, values) and results.md (mean +- std) from finished cells."""
         rows: dict[str, dict[str, list[float]]] = {}
         judges: dict[str, Any] = {}
+        judge_sets: list[dict[str, Any]] = []
+        missing = []
         for preset, seed in self.configs:
             path = self.run_dir(preset, seed) / "benchmark.json"
-            if path.exists():
+            if not path.exists():
+                missing.append(f"{preset} seed {seed}")
+            else:
                 result = json.loads(path.read_text())
                 judges = result["judges"]
+                if result["judges"] not in judge_sets:
+                    judge_sets.append(result["judges"])
                 for k, v in result["metrics"].items():
                     rows.setdefault(preset, {}).setdefault(k, []).append(float(v))
         with open(self.out / "results.csv", "w", newline="") as f:
@@ -232,7 +256,20 @@ class Benchmark:
                     mean, std = _mean_std(vals)
                     w.writerow([preset, k, f"{mean:.6g}", f"{std:.6g}", len(vals), " ".join(f"{v:.6g}" for v in vals)])
         first = next(iter(self.configs.values()))
-        (self.out / "results.md").write_text(_markdown(self.cfg, rows, judges, protocol(self.cfg, first)))
+        notes = []
+        if missing:
+            notes.append(
+                f"**Incomplete: {len(self.configs) - len(missing)} of {len(self.configs)} cells finished** "
+                f"(not yet: {', '.join(missing)}); not a finished table."
+            )
+        if len(judge_sets) > 1:  # judges retrained between cells (a new machine) and not bit-identical
+            notes.append(
+                "The cells were judged by judges trained more than once, whose accuracies differ: "
+                + " | ".join(", ".join(f"{m} {a['micro']:.3f}" for m, a in j.items()) for j in judge_sets)
+                + "."
+            )
+        text = _markdown(self.cfg, rows, judges, protocol(self.cfg, first), notes)
+        (self.out / "results.md").write_text(text)
         return {"rows": rows, "judges": judges}
 
 
@@ -279,8 +316,21 @@ def protocol(cfg: BenchmarkConfig, run: Any) -> str:
     )
 
 
+def _differences(old: Any, new: Any, where: str = "") -> list[str]:
+    """Paths at which two JSON values differ, as `path: old -> new`."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [d for k in sorted(set(old) | set(new)) for d in _differences(old.get(k), new.get(k), f"{where}.{k}")]
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [d for i, (a, b) in enumerate(zip(old, new)) for d in _differences(a, b, f"{where}[{i}]")]
+    return [] if old == new else [f"{where.lstrip('.')}: {old!r} -> {new!r}"]
+
+
 def _markdown(
-    cfg: BenchmarkConfig, rows: dict[str, dict[str, list[float]]], judges: dict[str, Any], protocol_line: str = ""
+    cfg: BenchmarkConfig,
+    rows: dict[str, dict[str, list[float]]],
+    judges: dict[str, Any],
+    protocol_line: str = "",
+    notes: list[str] | None = None,
 ) -> str:
     """Tables grouped by kind of metric, presets as rows, mean +- std over the finished seeds."""
     metrics = list(dict.fromkeys(k for m in rows.values() for k in m))
@@ -322,6 +372,7 @@ def _markdown(
         + ", ".join(f"{p}: {n}" for p, n in seeds.items())
         + ").\n",
     ]
+    out.extend(n + "\n" for n in notes or [])
     if protocol_line:
         out.append(protocol_line + "\n")
     rows_changed = [p for p in cfg.presets if p in cfg.variants or p in cfg.preset_overrides]
