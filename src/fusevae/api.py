@@ -15,7 +15,14 @@ from .config import ExperimentConfig, apply_overrides
 from .data import MultimodalData, dataset_entry
 from .data.tensor_dataset import check_drop_rates
 from .evaluation import EvaluationSettings, Evaluator, check_metrics
-from .figures import cross_generation, label_to_image, latent_elbo_maps, reconstructions, reencoding_map
+from .figures import (
+    cross_generation,
+    label_to_image,
+    latent_elbo_maps,
+    reconstructions,
+    reencoding_map,
+    text_and_images,
+)
 from .metrics.likelihood import likelihood_markdown, likelihood_table
 from .model import MultimodalVAE
 from .presets import preset_config
@@ -219,6 +226,12 @@ def generate(
     others = [m for m in model.names if model.nets[m].cfg.kind != "label"]
     if len(others) > 1:  # from the other sensors (a label alone is drawn as label -> image above)
         paths += [cross_generation(model, ds.test, t, fig_dir / f"cross_{t}.png", n=n) for t in images]
+    texts = [m for m in model.names if model.nets[m].cfg.kind == "tokens"]
+    paths += [
+        text_and_images(model, ds.test, t, i, fig_dir / f"{t}_and_{i}.png", ds.vocabularies.get(t), n=n)
+        for t in texts
+        for i in images
+    ]
     return paths
 
 

@@ -121,6 +121,67 @@ def cross_generation(
     return _grid(rows, titles, Path(path), f"{target} generated from the other modalities (test items)")
 
 
+def _words(tokens: Tensor, vocab: tuple[str, ...] | None, pad: int | None) -> str:
+    """Token ids as text (ids where no vocabulary is known), padding left out, wrapped for a figure cell."""
+    ids = [int(t) for t in tokens if pad is None or int(t) != pad]
+    words = [vocab[i] if vocab is not None and i < len(vocab) else str(i) for i in ids]
+    lines, line = [], ""
+    for w in words:
+        if line and len(line) + len(w) > 14:
+            lines.append(line)
+            line = ""
+        line = f"{line} {w}".strip()
+    return "\n".join([*lines, line])
+
+
+@torch.no_grad()
+def text_and_images(
+    model: MultimodalVAE,
+    dataset: MultimodalTensorDataset,
+    text: str,
+    image: str,
+    path: str | os.PathLike[str],
+    vocab: tuple[str, ...] | None = None,
+    n: int = 8,
+    seed: int = 0,
+) -> Path:
+    """Cross generation between a tokens modality and an image modality, both ways, on the first n test items.
+
+    Rows: the test image; the text generated from it (the most likely token at each position, from one
+    z ~ q(z | image)); the test text; an image generated from that text alone (the likelihood's mean at one
+    z ~ q(z | text)).
+    """
+    for name, kind in ((text, "tokens"), (image, "image")):
+        if name not in model.names or model.nets[name].cfg.kind != kind:
+            raise ValueError(f"{name!r} must be a {kind} modality of the model; it has {list(model.names)}")
+    device = next(model.parameters()).device
+    idx = torch.nonzero(dataset.mask[:, [dataset.modalities.index(text), dataset.modalities.index(image)]].all(1))
+    batch = dataset[idx.flatten()[:n]].to(device)
+    pad = model.nets[text].cfg.pad_index
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        said = model.nets[text].mean(model.decode(model.posterior(batch, [image]).rsample(), [text])[text]).argmax(-1)
+        drawn = model.nets[image].mean(model.decode(model.posterior(batch, [text]).rsample(), [image])[image])
+    cols = batch.data[text].shape[0]
+    fig, axes = plt.subplots(4, cols, figsize=(cols * 1.35 + 1.4, 6.2), squeeze=False)
+    titles = (f"test {image}", f"{text} from {image}", f"test {text}", f"{image} from {text}")
+    for j in range(cols):
+        cells = (batch.data[image][j], _words(said[j], vocab, pad), _words(batch.data[text][j], vocab, pad), drawn[j])
+        for i, cell in enumerate(cells):
+            ax = axes[i][j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if isinstance(cell, str):
+                ax.text(0.5, 0.5, cell, ha="center", va="center", fontsize=7, transform=ax.transAxes)
+            else:
+                ax.imshow(_image(cell).clamp(0, 1).cpu().numpy(), cmap="gray", vmin=0, vmax=1)
+            if j == 0:
+                ax.set_ylabel(titles[i], rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle(f"{text} from {image} and {image} from {text} (test items)", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 @torch.no_grad()
 def generation_over_time(
     model: MultimodalVAE,

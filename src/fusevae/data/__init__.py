@@ -10,6 +10,7 @@ import os
 
 from ..config import ModalityConfig
 from . import builtin as _builtin  # noqa: F401  (registers the built-in sets)
+from . import easyvqa as _easyvqa  # noqa: F401  (registers easy-VQA)
 from . import robot as _robot  # noqa: F401  (registers the simulated robot set)
 from .batch import Batch, BatchError, make_batch
 from .dataset import TABLE1, Architecture, EvaluationSpec, MultimodalData

@@ -99,6 +99,8 @@ class MultimodalData:
     source: dict[str, Any] = field(default_factory=dict)
     # model-wide defaults for this data (latent size, activations); None: 64-d latent, Swish
     defaults: Architecture | None = None
+    # the words of each tokens modality by token id, for figures that print generated text
+    vocabularies: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def architecture(self) -> Architecture:
         """The networks a model of this data uses unless the user says otherwise."""
