@@ -170,3 +170,6 @@ def test_the_table3_scenes_config_runs_end_to_end_at_a_smoke_budget(tmp_path):
     assert "## Coherence with a sensor missing" in md and "## Cross coherence" in md and "| rbcm+ecg |" in md
     assert "image+radar -> depth" in " ".join(result["rows"]["rbcm+ecg"])
     assert any(k.startswith("synergy") for k in result["rows"]["rbcm+ecg"])
+    ap = result["rows"]["rbcm+ecg"]["presence image+radar -> depth (mAP)"][0]
+    assert 0.0 <= ap <= 1.0 and "## Presence AP of generated data" in md
+    assert "presence image+radar -> depth: AP far-left" in result["rows"]["rbcm+ecg"]

@@ -157,7 +157,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Metrics of a trained run on its test set; writes results.json, results.md and figures in the run.
 
-    `metrics`: any of likelihood, subset_elbo, coherence, synergy, latent, or ["all"]; metrics
+    `metrics`: any of likelihood, subset_elbo, coherence, presence, synergy, latent, missing, or ["all"]; metrics
     other than the likelihood table are returned flat under "metrics" (judges and unimodal
     baselines are cached in run/cache). `settings` sizes them (EvaluationSettings). `proposals`
     adds subsets whose q(z | x_S) proposes importance samples, as rows beside the data's own.

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .config import ConfigError, from_dict
 
-STAGES = ("train", "likelihoods", "subset elbos", "coherence", "synergy", "missing sensors", "latent")
+STAGES = ("train", "likelihoods", "subset elbos", "coherence", "presence", "synergy", "missing sensors", "latent")
 
 
 @dataclass
@@ -55,6 +55,7 @@ class BenchmarkConfig:
     judge_items: int = 0  # ... of its first n items (0: all)
     # coherence with each sensor dropped from these shares of the test items (the sensor-fusion setting); [] skips it
     missing_rates: list[float] = field(default_factory=list)
+    presence: bool = True  # AP of each presence attribute in generated data, where classes are bitmasks (scenes)
     split: str = "test"  # the split scored: "valid" while choosing a constant (an ablation), never "test" for that
 
     @classmethod
@@ -192,6 +193,7 @@ class Benchmark:
             "synergy": c.synergy,
             "latent": c.latent_maps,
             "missing": bool(c.missing_rates),
+            "presence": c.presence and bool(self.data.class_bits),
         }
         return [m for m in METRICS if wanted.get(m, True)]
 
@@ -349,6 +351,11 @@ def _markdown(
         (
             "Cross coherence",
             [k for k in metrics if k.startswith("coherence") and not k.startswith("coherence from ")],
+            3,
+        ),
+        (
+            "Presence AP of generated data (each attribute's presence probability from the judge, average precision)",
+            [k for k in metrics if k.startswith("presence ")],
             3,
         ),
         (

@@ -2,7 +2,9 @@
 
 `likelihood`: the importance-sampled table of the data's evaluation spec; `subset_elbo`: M2VAE eq. 12,
 the ELBO of every modality under each subset's encoder; `coherence`: cross coherence of every subset
--> missing judged modality and joint coherence; `synergy`: the gain against unimodal VAEs;
+-> missing judged modality and joint coherence; `presence`: where classes are bitmasks of presence attributes
+(the scenes' layouts), the average precision of each attribute in generated data (a detector's kind of score);
+`synergy`: the gain against unimodal VAEs;
 `latent`: linear probes per subset (and t-SNE maps when drawn). Judges and unimodal baselines are
 cached under `cache_dir`, keyed by the hash of the data and their config.
 """
@@ -18,7 +20,7 @@ from .config import ExperimentConfig
 from .data import MultimodalData
 from .model import MultimodalVAE
 
-METRICS = ("likelihood", "subset_elbo", "coherence", "synergy", "latent", "missing")
+METRICS = ("likelihood", "subset_elbo", "coherence", "presence", "synergy", "latent", "missing")
 
 
 @dataclass
@@ -54,10 +56,17 @@ def check_metrics(metrics: list[str] | tuple[str, ...], data: MultimodalData | N
     if unknown:
         raise ValueError(f"unknown metric(s) {unknown}; expected some of {list(METRICS)} or 'all'")
     if data is not None and not data.has_labels:
-        needs = [m for m in asked if m in ("coherence", "synergy", "latent", "missing")]
+        needs = [m for m in asked if m in ("coherence", "presence", "synergy", "latent", "missing")]
         if needs and list(metrics) != ["all"]:
             raise ValueError(f"metrics {needs} need class labels, and data set {data.name!r} has none")
         asked = [m for m in asked if m not in needs]
+    if data is not None and "presence" in asked and not data.class_bits:
+        if list(metrics) != ["all"]:
+            raise ValueError(
+                f"metric 'presence' needs classes that are bitmasks of named attributes (class_bits, as the scenes' "
+                f"layouts), and data set {data.name!r} has none"
+            )
+        asked.remove("presence")
     return asked
 
 
@@ -160,6 +169,15 @@ class Evaluator:
             out.update(coherence_by_inputs(cells))
             if len([n for n in model.names if n in nets or model.nets[n].cfg.kind == "label"]) > 1:
                 out["joint coherence"] = joint_coherence(model, nets, n=s.joint_samples, seed=seed)
+        if "presence" in asked:
+            stage("presence")
+            from .metrics.presence import presence_ap
+
+            nets = {m: j.net for m, j in self.judges().items()}
+            for c in presence_ap(model, test, nets, data.class_bits, seed=seed):
+                key = f"presence {'+'.join(c.inputs)} -> {c.target}"
+                out[f"{key} (mAP)"] = c.mean_ap
+                out.update({f"{key}: AP {bit}": v for bit, v in c.ap.items()})
         if "synergy" in asked and len(model.names) > 1:
             stage("synergy")
             from .metrics.synergy import synergy, unimodal_baseline

@@ -155,7 +155,8 @@ def _load_built(name: str, root: Root, binarize: bool) -> MultimodalData:
         if name == "scenes"
         else None
     )
-    return MultimodalData(name, specs, *sets, classes, class_names)
+    bits = QUADRANTS if name == "scenes" else ()
+    return MultimodalData(name, specs, *sets, classes, class_names, class_bits=bits)
 
 
 def _load_mog(name: str, root: Root, binarize: bool) -> MultimodalData:

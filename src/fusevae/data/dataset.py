@@ -100,6 +100,8 @@ class MultimodalData:
     # model-wide defaults for this data (latent size, activations); None: 64-d latent, Swish
     defaults: Architecture | None = None
     # the words of each tokens modality by token id, for figures that print generated text
+    # where the class is a bitmask of presence attributes (bit q = class_bits[q]), their names: the presence AP reads it
+    class_bits: tuple[str, ...] = ()
     vocabularies: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def architecture(self) -> Architecture:

@@ -93,6 +93,13 @@ class Classifier(nn.Module):
         self.scale.copy_((sq / n - mean**2).clamp_min(0).sqrt().clamp_min(0.05))
 
     @torch.no_grad()
+    def probabilities(self, x: Tensor, chunk: int = 4096) -> Tensor:
+        """Class probabilities (N, classes) for x (N, *shape), in chunks (the presence AP reads them)."""
+        self.eval()
+        if not len(x):
+            return x.new_zeros(0, self.num_classes, dtype=torch.float32)
+        return torch.cat([self(block).softmax(-1) for block in x.split(chunk)])
+
     def predict(self, x: Tensor, chunk: int = 4096) -> Tensor:
         """Class indices for x (N, *shape), in chunks so memory stays bounded."""
         self.eval()
