@@ -112,3 +112,18 @@ def test_the_six_transformation_set_adds_the_mirrored_image(monkeypatch):
     assert d.names == ("original", "grayscale", "edges", "watermark", "occluded", "flipped")
     items = d.test[torch.arange(5)].data
     assert torch.equal(items["flipped"], items["original"].flip(-1))
+
+
+def test_the_transformations_draw_smvae_fig6_translations_and_score_each_from_the_others(monkeypatch, tmp_path):
+    from fusevae.metrics.cross_error import cross_error
+
+    monkeypatch.setattr(data_mod, "load_mnist", _small_mnist((300, 100, 100)))
+    ds = load_dataset("transforms")
+    assert (("grayscale",), "original") in ds.showcase and (("occluded",), "original") in ds.showcase
+    nets = [f"model.modalities.{m}.network_options.width=8" for m in ds.names]
+    cfg = api.make_config("smvae", ds, [*nets, "train.epochs=1", "model.latent_dim=8", "train.threads=1"])
+    run = api.train(cfg, data=ds, out=tmp_path / "t", progress=False)
+    paths = api.generate(run, n=3, data=ds)
+    assert (tmp_path / "t" / "figures" / "translations.png") in paths
+    cells = cross_error(api.load(run), ds.test)
+    assert {c.target for c in cells} == set(ds.names) and len(cells) == 5 * 6  # itself, 4 others, all others

@@ -22,6 +22,7 @@ from .figures import (
     reconstructions,
     reencoding_map,
     text_and_images,
+    translations,
 )
 from .metrics.likelihood import likelihood_markdown, likelihood_table
 from .model import MultimodalVAE
@@ -157,8 +158,8 @@ def evaluate(
 ) -> dict[str, Any]:
     """Metrics of a trained run on its test set; writes results.json, results.md and figures in the run.
 
-    `metrics`: any of likelihood, subset_elbo, coherence, presence, synergy, latent, missing, or ["all"]; metrics
-    other than the likelihood table are returned flat under "metrics" (judges and unimodal
+    `metrics`: any of likelihood, subset_elbo, coherence, presence, synergy, latent, missing, cross_error, or
+    ["all"]; metrics other than the likelihood table are returned flat under "metrics" (judges and unimodal
     baselines are cached in run/cache). `settings` sizes them (EvaluationSettings). `proposals`
     adds subsets whose q(z | x_S) proposes importance samples, as rows beside the data's own.
 
@@ -226,6 +227,9 @@ def generate(
     others = [m for m in model.names if model.nets[m].cfg.kind != "label"]
     if len(others) > 1:  # from the other sensors (a label alone is drawn as label -> image above)
         paths += [cross_generation(model, ds.test, t, fig_dir / f"cross_{t}.png", n=n) for t in images]
+    shown = [(s, t) for s, t in ds.showcase if {*s, t} <= set(model.names)]
+    if shown:  # the translations the data set declares (SMVAE Fig. 6 on the transformations)
+        paths.append(translations(model, ds.test, shown, fig_dir / "translations.png", n=n))
     texts = [m for m in model.names if model.nets[m].cfg.kind == "tokens"]
     paths += [
         text_and_images(model, ds.test, t, i, fig_dir / f"{t}_and_{i}.png", ds.vocabularies.get(t), n=n)

@@ -25,7 +25,17 @@ from tqdm.auto import tqdm
 
 from .config import ConfigError, from_dict
 
-STAGES = ("train", "likelihoods", "subset elbos", "coherence", "presence", "synergy", "missing sensors", "latent")
+STAGES = (
+    "train",
+    "likelihoods",
+    "subset elbos",
+    "coherence",
+    "presence",
+    "synergy",
+    "missing sensors",
+    "cross error",
+    "latent",
+)
 
 
 @dataclass
@@ -56,6 +66,7 @@ class BenchmarkConfig:
     # coherence with each sensor dropped from these shares of the test items (the sensor-fusion setting); [] skips it
     missing_rates: list[float] = field(default_factory=list)
     presence: bool = True  # AP of each presence attribute in generated data, where classes are bitmasks (scenes)
+    cross_error: bool = False  # MSE of each real-valued modality generated from each other one and all others
     split: str = "test"  # the split scored: "valid" while choosing a constant (an ablation), never "test" for that
 
     @classmethod
@@ -194,6 +205,7 @@ class Benchmark:
             "latent": c.latent_maps,
             "missing": bool(c.missing_rates),
             "presence": c.presence and bool(self.data.class_bits),
+            "cross_error": c.cross_error,
         }
         return [m for m in METRICS if wanted.get(m, True)]
 
@@ -367,6 +379,12 @@ def _markdown(
             "Coherence with a sensor missing from a share of the test items (each item encoded from what it has)",
             [k for k in metrics if k.startswith("missing ")],
             3,
+        ),
+        (
+            "Cross-reconstruction error (mean squared error per element of the generated mean; from itself: "
+            "the plain reconstruction)",
+            [k for k in metrics if k.startswith("error ")],
+            4,
         ),
         ("Linear probes on posterior means (test accuracy)", [k for k in metrics if k.startswith("probe")], 3),
         ("Cost", ["train s", "samples/s"], 0),

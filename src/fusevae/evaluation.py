@@ -4,8 +4,9 @@
 the ELBO of every modality under each subset's encoder; `coherence`: cross coherence of every subset
 -> missing judged modality and joint coherence; `presence`: where classes are bitmasks of presence attributes
 (the scenes' layouts), the average precision of each attribute in generated data (a detector's kind of score);
-`synergy`: the gain against unimodal VAEs;
-`latent`: linear probes per subset (and t-SNE maps when drawn). Judges and unimodal baselines are
+`cross_error`: the mean squared error of each real-valued modality generated from each other one and from all
+others; `synergy`: the gain against unimodal VAEs; `missing`: coherence with sensors dropped from a share of the
+items; `latent`: linear probes per subset (and t-SNE maps when drawn). Judges and unimodal baselines are
 cached under `cache_dir`, keyed by the hash of the data and their config.
 """
 
@@ -20,7 +21,7 @@ from .config import ExperimentConfig
 from .data import MultimodalData
 from .model import MultimodalVAE
 
-METRICS = ("likelihood", "subset_elbo", "coherence", "presence", "synergy", "latent", "missing")
+METRICS = ("likelihood", "subset_elbo", "coherence", "presence", "synergy", "latent", "missing", "cross_error")
 
 
 @dataclass
@@ -194,6 +195,12 @@ class Evaluator:
             nets = {m: j.net for m, j in self.judges().items()}
             for c in coherence_with_missing(model, test, nets, s.missing_rates, seed=seed):
                 out[f"missing {c.dropped} {c.rate:.0%}: coherence of {c.target} (micro)"] = c.micro
+        if "cross_error" in asked:
+            stage("cross error")
+            from .metrics.cross_error import cross_error
+
+            for c in cross_error(model, test, seed=seed):
+                out[f"error {'+'.join(c.inputs)} -> {c.target} (MSE)"] = c.mse
         if "latent" in asked:
             stage("latent maps")
             from .metrics.latent import latent_maps

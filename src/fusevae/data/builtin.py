@@ -156,7 +156,8 @@ def _load_built(name: str, root: Root, binarize: bool) -> MultimodalData:
         else None
     )
     bits = QUADRANTS if name == "scenes" else ()
-    return MultimodalData(name, specs, *sets, classes, class_names, class_bits=bits)
+    showcase = SMVAE_FIG6 if name in TRANSFORM_SETS else ()
+    return MultimodalData(name, specs, *sets, classes, class_names, class_bits=bits, showcase=showcase)
 
 
 def _load_mog(name: str, root: Root, binarize: bool) -> MultimodalData:
@@ -306,6 +307,15 @@ for _m in range(1, MAX_MODALITIES + 1):
     )
 
 
+# SMVAE Fig. 6's translations: edges and grayscale from the original, colour from grayscale, the original
+# recovered from its occluded and its watermarked copy
+SMVAE_FIG6 = (
+    (("original",), "edges"),
+    (("original",), "grayscale"),
+    (("grayscale",), "original"),
+    (("occluded",), "original"),
+    (("watermark",), "original"),
+)
 # SMVAE 4.3's five transformations, and the six of issue 17 (the mirrored image added)
 TRANSFORM_SETS = {"transforms": TRANSFORMS, "transforms-6": (*TRANSFORMS, "flipped")}
 

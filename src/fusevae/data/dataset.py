@@ -102,6 +102,8 @@ class MultimodalData:
     # the words of each tokens modality by token id, for figures that print generated text
     # where the class is a bitmask of presence attributes (bit q = class_bits[q]), their names: the presence AP reads it
     class_bits: tuple[str, ...] = ()
+    # (inputs, target) translations a figure of this data shows (SMVAE Fig. 6 on the transformations)
+    showcase: tuple[tuple[tuple[str, ...], str], ...] = ()
     vocabularies: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def architecture(self) -> Architecture:
