@@ -129,3 +129,19 @@ def test_the_fig7_figure_draws_each_step_observed_and_generated(monkeypatch, tmp
     assert path.stat().st_size > 10_000
     with pytest.raises(ValueError, match="not an image"):
         generation_over_time(model, data.test, torch.arange(3), ["force"], [["action"]], tmp_path / "x.png")
+
+
+def test_generate_draws_fig7_for_a_test_episode_with_both_free_motion_and_contact(monkeypatch, tmp_path):
+    from fusevae import api
+    from fusevae.data import load_dataset
+
+    monkeypatch.setattr(robot, "load_episodes", lambda root=None: generate_episodes(10, seed=0))
+    data = load_dataset("robot")
+    assert len(data.test_episodes) == len(data.test) and torch.equal(
+        data.test_episodes, torch.sort(data.test_episodes).values
+    )  # the steps of each episode, in order
+    nets = [f"model.modalities.{m}.network_options.width=8" for m in ("rgb", "depth")]
+    cfg = api.make_config("mopoe", data, [*nets, "train.epochs=1", "model.latent_dim=8", "train.threads=1"])
+    run = api.train(cfg, data=data, out=tmp_path / "r", progress=False)
+    paths = api.generate(run, n=3, data=data)
+    assert (tmp_path / "r" / "figures" / "episode.png") in paths

@@ -17,6 +17,7 @@ from .data.tensor_dataset import check_drop_rates
 from .evaluation import EvaluationSettings, Evaluator, check_metrics
 from .figures import (
     cross_generation,
+    episode_generation,
     label_to_image,
     latent_elbo_maps,
     reconstructions,
@@ -227,6 +228,8 @@ def generate(
     others = [m for m in model.names if model.nets[m].cfg.kind != "label"]
     if len(others) > 1:  # from the other sensors (a label alone is drawn as label -> image above)
         paths += [cross_generation(model, ds.test, t, fig_dir / f"cross_{t}.png", n=n) for t in images]
+    if ds.test_episodes is not None and images:  # SMVAE Fig. 7: one test episode observed and generated over time
+        paths.append(episode_generation(model, ds.test, ds.test_episodes, fig_dir / "episode.png"))
     shown = [(s, t) for s, t in ds.showcase if {*s, t} <= set(model.names)]
     if shown:  # the translations the data set declares (SMVAE Fig. 6 on the transformations)
         paths.append(translations(model, ds.test, shown, fig_dir / "translations.png", n=n))

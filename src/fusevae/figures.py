@@ -269,6 +269,29 @@ def generation_over_time(
     return _save(fig, path)
 
 
+def episode_generation(
+    model: MultimodalVAE, dataset: MultimodalTensorDataset, episodes: Tensor, path: str | os.PathLike[str]
+) -> Path:
+    """SMVAE Fig. 7 for one test episode: its image modalities observed, generated from the other sensors alone
+    and from all of them, with the first time series' magnitude above. The episode is the first whose signal
+    is both zero (free motion) and not (contact) somewhere, so the figure can show contact appear with force."""
+    images = [m for m in model.names if model.nets[m].cfg.kind == "image"]
+    if not images:
+        raise ValueError(f"an episode figure draws image modalities; the model has {list(model.names)}")
+    series = [m for m in model.names if model.nets[m].cfg.kind == "timeseries"]
+    signal = series[0] if series else None
+    ids = torch.unique(episodes)
+    chosen = ids[0]
+    if signal is not None:
+        mag = dataset[torch.arange(len(dataset))].data[signal].abs().flatten(1).amax(1)
+        chosen = next((e for e in ids if (mag[episodes == e] == 0).any() and (mag[episodes == e] > 0).any()), chosen)
+    items = torch.nonzero(episodes == chosen).flatten()
+    others = [m for m in model.names if m not in images]
+    conditions = [others, list(model.names)] if others else [list(model.names)]
+    title = f"test episode {int(chosen)}: observed, and generated from {'+'.join(others) or 'all'} and from all"
+    return generation_over_time(model, dataset, items, images, conditions, path, signal=signal, title=title)
+
+
 def data_samples(
     dataset: MultimodalTensorDataset,
     path: str | os.PathLike[str],

@@ -104,6 +104,8 @@ class MultimodalData:
     class_bits: tuple[str, ...] = ()
     # (inputs, target) translations a figure of this data shows (SMVAE Fig. 6 on the transformations)
     showcase: tuple[tuple[tuple[str, ...], str], ...] = ()
+    # where test items are the steps of episodes (in order), each test item's episode: figures draw one over time
+    test_episodes: Any = None
     vocabularies: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def architecture(self) -> Architecture:

@@ -303,7 +303,8 @@ def _load(root: str | os.PathLike[str] | None, binarize: bool) -> MultimodalData
     names = ("rgb", "depth", "force", "action")
     images = ("rgb", "depth")
     sets = []
-    for seed, (part, eps) in enumerate(zip(("train", "valid", "test"), split_episodes(load_episodes(root)))):
+    parts = split_episodes(load_episodes(root))
+    for seed, (part, eps) in enumerate(zip(("train", "valid", "test"), parts)):
         data = {
             "rgb": torch.from_numpy(eps.rgb),
             "depth": torch.from_numpy(eps.depth),
@@ -322,7 +323,8 @@ def _load(root: str | os.PathLike[str] | None, binarize: bool) -> MultimodalData
                 quantized=images,
             )
         )
-    return MultimodalData("robot", _architecture().specs(), *sets, len(STATES), STATES)
+    test_episodes = torch.from_numpy(parts[2].episode)
+    return MultimodalData("robot", _architecture().specs(), *sets, len(STATES), STATES, test_episodes=test_episodes)
 
 
 def _fetch(root: str | os.PathLike[str] | None) -> str:
