@@ -96,22 +96,21 @@ def test_means_and_stds_over_seeds_in_the_tables(tmp_path):
     assert "| mvae | 0.600 +- 0.141 |" in md and "| mvae | 15 +- 7 |" in md
 
 
+def _finish(bench, preset, coherence, judge_accuracy):
+    """Write a finished cell's record by hand, then the tables; returns results.md."""
+    run = bench.run_dir(preset, 0)
+    run.mkdir(parents=True)
+    judges = {"image": {"micro": judge_accuracy, "macro": judge_accuracy}}
+    (run / "benchmark.json").write_text(json.dumps({"metrics": {"joint coherence": coherence}, "judges": judges}))
+    bench.write_tables()
+    return (bench.out / "results.md").read_text()
+
+
 def test_an_unfinished_table_says_so_and_names_the_missing_cells(tmp_path):
-    cfg = _config(presets=["mvae", "mopoe"], seeds=[0])
-    bench = Benchmark(cfg, tmp_path)
-    run = bench.run_dir("mvae", 0)
-    run.mkdir(parents=True)
-    judges = {"image": {"micro": 0.9, "macro": 0.9}}
-    (run / "benchmark.json").write_text(json.dumps({"metrics": {"joint coherence": 0.5}, "judges": judges}))
-    bench.write_tables()
-    md = (tmp_path / "results.md").read_text()
+    bench = Benchmark(_config(presets=["mvae", "mopoe"], seeds=[0]), tmp_path)
+    md = _finish(bench, "mvae", 0.5, 0.9)
     assert "Incomplete: 1 of 2 cells finished" in md and "mopoe seed 0" in md
-    run = bench.run_dir("mopoe", 0)
-    run.mkdir(parents=True)
-    other = {"image": {"micro": 0.8, "macro": 0.8}}
-    (run / "benchmark.json").write_text(json.dumps({"metrics": {"joint coherence": 0.6}, "judges": other}))
-    bench.write_tables()
-    md = (tmp_path / "results.md").read_text()
+    md = _finish(bench, "mopoe", 0.6, 0.8)
     assert "Incomplete" not in md
     assert "judges trained more than once" in md and "image 0.900" in md and "image 0.800" in md
 
