@@ -175,7 +175,7 @@ def text_and_images(
     n: int = 8,
     seed: int = 0,
 ) -> Path:
-    """Cross generation between a tokens modality and an image modality, both ways, on the first n test items.
+    """Cross generation between a tokens modality and an image modality, both ways, on n test items.
 
     Rows: the test image; the text generated from it (the most likely token at each position, from one
     z ~ q(z | image)); the test text; an image generated from that text alone (the likelihood's mean at one
@@ -185,8 +185,10 @@ def text_and_images(
         if name not in model.names or model.nets[name].cfg.kind != kind:
             raise ValueError(f"{name!r} must be a {kind} modality of the model; it has {list(model.names)}")
     device = next(model.parameters()).device
-    idx = torch.nonzero(dataset.mask[:, [dataset.modalities.index(text), dataset.modalities.index(image)]].all(1))
-    batch = dataset[idx.flatten()[:n]].to(device)
+    both = torch.nonzero(dataset.mask[:, [dataset.modalities.index(text), dataset.modalities.index(image)]].all(1))
+    both = both.flatten()
+    # items spread evenly over the test set (neighbouring items often share an image: easy-VQA's questions)
+    batch = dataset[both[torch.linspace(0, len(both) - 1, min(n, len(both))).long()]].to(device)
     pad = model.nets[text].cfg.pad_index
     with torch.random.fork_rng():
         torch.manual_seed(seed)
