@@ -115,6 +115,21 @@ def test_an_unfinished_table_says_so_and_names_the_missing_cells(tmp_path):
     assert "judges trained more than once" in md and "image 0.900" in md and "image 0.800" in md
 
 
+def test_a_metric_added_to_a_config_is_scored_on_finished_cells_without_training_again(tmp_path, monkeypatch, mnist):
+    cfg = _config(presets=["mvae"], missing_rates=[], synergy=False, latent_maps=False)
+    run_benchmark(cfg, tmp_path, progress=False)
+    record = json.loads((tmp_path / "runs" / "mvae" / "seed0" / "benchmark.json").read_text())["metrics"]
+    assert not any(k.startswith("error ") for k in record)
+    monkeypatch.setattr(api, "train", lambda *a, **k: pytest.fail("a finished cell was trained again"))
+    import dataclasses
+
+    run_benchmark(dataclasses.replace(cfg, cross_error=True), tmp_path, progress=False)
+    again = json.loads((tmp_path / "runs" / "mvae" / "seed0" / "benchmark.json").read_text())["metrics"]
+    assert 0 < again["error image -> image (MSE)"] < 1 and 0 < again["error label -> image (MSE)"] < 1
+    assert {k: v for k, v in again.items() if k in record} == record  # what it had is kept as it was
+    assert "## Cross-reconstruction error" in (tmp_path / "results.md").read_text()
+
+
 def test_cells_kept_from_another_config_are_refused_by_name(tmp_path):
     bench = Benchmark(_config(presets=["mvae"]), tmp_path)
     run = bench.run_dir("mvae", 0)
