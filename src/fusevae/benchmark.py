@@ -314,7 +314,8 @@ class Benchmark:
                 + " | ".join(", ".join(f"{m} {a['micro']:.3f}" for m, a in j.items()) for j in judge_sets)
                 + "."
             )
-        text = _markdown(self.cfg, rows, judges, protocol(self.cfg, first), notes)
+        per_row = {preset: c for (preset, _), c in self.configs.items()}
+        text = _markdown(self.cfg, rows, judges, protocol(self.cfg, first, per_row), notes)
         (self.out / "results.md").write_text(text)
         return {"rows": rows, "judges": judges}
 
@@ -335,8 +336,11 @@ def _fmt(vals: list[float] | None, digits: int) -> str:
 WIDE = 12  # a group with more metrics than this is written with presets as columns
 
 
-def protocol(cfg: BenchmarkConfig, run: Any) -> str:
-    """The protocol line every table carries: data and its likelihood scale, budget, K, test items, seeds."""
+def protocol(cfg: BenchmarkConfig, run: Any, rows: dict[str, Any] | None = None) -> str:
+    """The protocol line every table carries: data and its likelihood scale, budget, K, test items, seeds.
+
+    `rows` (row name -> its config): rows whose batch differs from `run`'s are named with their own.
+    """
     bernoulli = [m.name for m in run.model.modalities if m.likelihood == "bernoulli"]
     if not bernoulli:
         scale = ""
@@ -352,9 +356,11 @@ def protocol(cfg: BenchmarkConfig, run: Any) -> str:
         )
     limit = f" (first {run.train.limit_train:,} training items)" if run.train.limit_train else ""
     items = "validation items (choosing constants, not a result)" if cfg.split == "valid" else "test items"
+    other = {n: r.train.batch_size for n, r in (rows or {}).items() if r.train.batch_size != run.train.batch_size}
+    batch = f"{run.train.batch_size}" + (f" ({', '.join(f'{n} {b}' for n, b in other.items())})" if other else "")
     return (
         f"Protocol: data `{cfg.data}`{scale}; budget {run.train.epochs} epochs{limit}, batch "
-        f"{run.train.batch_size}, {run.train.optimizer} lr {run.train.lr:g}; seeds {cfg.seeds}; log-likelihoods "
+        f"{batch}, {run.train.optimizer} lr {run.train.lr:g}; seeds {cfg.seeds}; log-likelihoods "
         f"by fusevae's importance sampler with K = {cfg.k} on {cfg.n_test or 'all'} {items}; coherence on "
         f"{cfg.coherence_items or 'all'} {items}, joint coherence from {cfg.joint_samples:,} prior samples, "
         f"judged by fusevae's classifiers ({cfg.judge_epochs} epochs on "
