@@ -54,3 +54,16 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path, mnist):
     assert diff > 0
     stats = json.loads((run / "train_stats.json").read_text())
     assert stats["epochs"] == 2
+
+
+def test_the_thread_count_of_a_run_holds_for_that_run_only(tmp_path):
+    import numpy as np
+
+    from fusevae import api
+    from fusevae.data.user import from_arrays
+
+    data = from_arrays({"a": np.random.default_rng(0).normal(size=(60, 3)).astype(np.float32)}, seed=0)
+    torch.set_num_threads(2)
+    cfg = api.make_config("mvae", data, ["train.epochs=1", "train.threads=1", "model.latent_dim=2"])
+    api.train(cfg, data=data, out=tmp_path / "run", progress=False)
+    assert torch.get_num_threads() == 2  # what the caller had, so later work is not silently single-threaded

@@ -180,11 +180,27 @@ def fit(
     loop and data-order state). The final weights go to out_dir/model.safetensors.
     `callbacks` are extra Lightning callbacks (timers, early stopping, ...). The data is checked
     against the config before anything is written; `before_write` runs once those checks pass.
+    `train.threads` holds for this call only: the caller's torch thread count is restored afterwards.
     """
-    out = Path(out_dir)
+    previous = torch.get_num_threads()
+    if cfg.train.threads > 0:
+        torch.set_num_threads(cfg.train.threads)
+    try:
+        return _fit(cfg, data, Path(out_dir), resume, progress, callbacks, before_write)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _fit(
+    cfg: ExperimentConfig,
+    data: MultimodalData,
+    out: Path,
+    resume: bool,
+    progress: bool,
+    callbacks: list[L.Callback] | None,
+    before_write: Callable[[], None] | None,
+) -> LitMultimodalVAE:
     t = cfg.train
-    if t.threads > 0:
-        torch.set_num_threads(t.threads)
     L.seed_everything(t.seed, workers=True, verbose=False)
     train_set = data.train.subset(t.limit_train) if t.limit_train else data.train
     val_set = data.valid.subset(t.limit_val) if t.limit_val else data.valid
