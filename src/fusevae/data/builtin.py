@@ -137,7 +137,14 @@ def _bytes_to_binary(x: Tensor, seed: int) -> Tensor:
     return (torch.bernoulli(x.float() / 255.0, generator=torch.Generator().manual_seed(seed)) * 255).to(torch.uint8)
 
 
-def _load_built(name: str, root: Root, binarize: bool) -> MultimodalData:
+def _load_built(
+    name: str,
+    root: Root,
+    binarize: bool,
+    class_bits: tuple[str, ...] = (),
+    showcase: tuple[tuple[tuple[str, ...], str], ...] = (),
+) -> MultimodalData:
+    """A built set; `class_bits` and `showcase` are what its registry entry declares (MultimodalData's fields)."""
     specs = _specs(name)
     names = tuple(s.name for s in specs)
     sets = []
@@ -155,9 +162,7 @@ def _load_built(name: str, root: Root, binarize: bool) -> MultimodalData:
         if name == "scenes"
         else None
     )
-    bits = QUADRANTS if name == "scenes" else ()
-    showcase = SMVAE_FIG6 if name in TRANSFORM_SETS else ()
-    return MultimodalData(name, specs, *sets, classes, class_names, class_bits=bits, showcase=showcase)
+    return MultimodalData(name, specs, *sets, classes, class_names, class_bits=class_bits, showcase=showcase)
 
 
 def _load_mog(name: str, root: Root, binarize: bool) -> MultimodalData:
@@ -336,7 +341,7 @@ for _name, _which in TRANSFORM_SETS.items():
             f"real photo (RGB 3x28x28) seen as {', '.join(_which)}; 50k/10k/10k from MNIST; CC BY-SA 3.0 (MNIST), "
             "photos as licensed in scikit-image",
             partial(_transforms_architecture, _which),
-            partial(_load_built, _name),
+            partial(_load_built, _name, showcase=SMVAE_FIG6),
             _fetch_mnist_built,
         )
     )
@@ -360,7 +365,7 @@ register_dataset(
         "Shapes 3D, same size); the class label is the layout: which ground quadrants (near/far x left/right) hold "
         "an object (16 classes; the 14 with 1-3 quadrants occur); rendered once (~20 s) and cached; Apache-2.0",
         _scenes_architecture,
-        partial(_load_built, "scenes"),
+        partial(_load_built, "scenes", class_bits=QUADRANTS),
         _fetch_scenes,
     )
 )
