@@ -75,29 +75,32 @@ def test_each_preset_carries_its_own_constants_and_cites_them():
         assert cfg.objective.beta == c.beta, name
         expected = {"label": c.label_weight} if c.label_weight != 1 else {}
         assert cfg.objective.weights == expected, name
-    # the papers' values, not one global default: MVAE's lambda and schedule, JMVAE's alpha, MMVAE without either
+    # each preset's own values, not one global default: MVAE's batch with lambda and schedule chosen on validation
+    # data, JMVAE's alpha and schedule, MMVAE without either
     mvae = api.make_config("mvae", "mnist")
-    assert mvae.objective.weights == {"label": 50.0} and mvae.objective.warmup_fraction == 0.4
+    assert mvae.objective.weights == {} and mvae.objective.warmup_fraction == 1.0
     assert mvae.train.batch_size == 100
+    for name in ("mvae", "smvae"):  # constants chosen by the library say on what data
+        assert "VALIDATION" in CONSTANTS[name].source and "mnist_label_weight_warmup.md" in CONSTANTS[name].source
     jmvae = api.make_config("jmvae", "mnist")
     assert jmvae.objective.alpha == 0.1 and jmvae.objective.warmup_fraction == 0.4 and jmvae.objective.weights == {}
     mmvae = api.make_config("mmvae", "mnist")
     assert mmvae.objective.weights == {} and mmvae.objective.warmup_fraction == 0 and mmvae.objective.k == 20
     assert api.make_config("mopoe", "mnist").objective.weights == {}
-    assert [n for n, c in CONSTANTS.items() if c.label_weight != 1] == ["mvae", "smvae"]
+    assert [n for n, c in CONSTANTS.items() if c.label_weight != 1] == []  # no preset reweights the label
     free = api.make_config(None, "mnist", fusion="rbcm", scheme="ecg")
     assert free.objective.weights == {} and free.objective.warmup_fraction == LIBRARY.warmup_fraction
 
 
 def test_another_axis_keeps_the_presets_constants():
-    cfg = api.make_config("mvae", "mnist", fusion="rbcm")
-    assert cfg.model.fusion.kind == "rbcm" and cfg.objective.weights == {"label": 50.0}
+    cfg = api.make_config("jmvae", "mnist", fusion="rbcm")
+    assert cfg.model.fusion.kind == "rbcm" and cfg.objective.weights == {}
     assert cfg.objective.warmup_fraction == 0.4 and cfg.train.batch_size == 100
 
 
 @pytest.mark.parametrize("epochs", [10, 30])
 def test_a_warmup_share_scales_with_the_budget(epochs):
-    cfg = api.make_config("mvae", "mnist", [f"train.epochs={epochs}"])
+    cfg = api.make_config("jmvae", "mnist", [f"train.epochs={epochs}"])
     objective = make_objective(cfg.objective, MultimodalVAE(cfg.model), epochs=epochs)
     assert objective.warmup_epochs == pytest.approx(0.4 * epochs)
     assert objective.beta(0.2 * epochs) == pytest.approx(0.5)
@@ -106,8 +109,8 @@ def test_a_warmup_share_scales_with_the_budget(epochs):
 
 def test_a_fixed_warmup_beside_the_presets_share_is_one_clear_error():
     with pytest.raises(ValueError, match="warmup_fraction = 0.4 .* set the other one to 0"):
-        api.make_config("mvae", "mnist", ["objective.warmup_epochs=5"])
-    cfg = api.make_config("mvae", "mnist", ["objective.warmup_epochs=5", "objective.warmup_fraction=0"])
+        api.make_config("jmvae", "mnist", ["objective.warmup_epochs=5"])
+    cfg = api.make_config("jmvae", "mnist", ["objective.warmup_epochs=5", "objective.warmup_fraction=0"])
     assert cfg.objective.warmup_epochs == 5
 
 
