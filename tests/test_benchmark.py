@@ -96,6 +96,29 @@ def test_means_and_stds_over_seeds_in_the_tables(tmp_path):
     assert "| mvae | 0.600 +- 0.141 |" in md and "| mvae | 15 +- 7 |" in md
 
 
+def test_rows_with_their_own_seeds_run_those_and_the_table_says_so(tmp_path):
+    cfg = _config(presets=["mvae", "mopoe"], seeds=[0], preset_seeds={"mvae": [0, 1, 2]})
+    bench = Benchmark(cfg, tmp_path)
+    assert sorted(bench.configs) == [("mopoe", 0), ("mvae", 0), ("mvae", 1), ("mvae", 2)]
+    assert bench.configs["mvae", 2].train.seed == 2
+    for preset, seed in bench.configs:
+        run = bench.run_dir(preset, seed)
+        run.mkdir(parents=True)
+        metrics = {"joint coherence": 0.5 + 0.1 * seed}
+        (run / "benchmark.json").write_text(json.dumps({"metrics": metrics, "judges": {}}))
+    bench.write_tables()
+    md = (tmp_path / "results.md").read_text()
+    assert "seeds [0] (mvae: [0, 1, 2])" in md and "mvae: 3, mopoe: 1" in md
+    assert "| mvae | 0.600 +- 0.100 |" in md and "Incomplete" not in md
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"name": "x", "data": "mnist", "presets": ["mvae"], "preset_seeds": {"smvae": [1]}}))
+    with pytest.raises(ConfigError, match="preset_seeds names rows"):
+        BenchmarkConfig.load(bad)
+    bad.write_text(json.dumps({"name": "x", "data": "mnist", "presets": ["mvae"], "preset_seeds": {"mvae": []}}))
+    with pytest.raises(ConfigError, match="no seed"):
+        BenchmarkConfig.load(bad)
+
+
 def _finish(bench, preset, coherence, judge_accuracy):
     """Write a finished cell's record by hand, then the tables; returns results.md."""
     run = bench.run_dir(preset, 0)

@@ -48,6 +48,8 @@ class BenchmarkConfig:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     overrides: list[str] = field(default_factory=list)  # shared `key=value` config overrides (architecture, budget)
     preset_overrides: dict[str, list[str]] = field(default_factory=dict)  # extra overrides of single rows
+    # rows run with other seeds than `seeds` (a table with 1 seed per row and 3 for the rows its claims rest on)
+    preset_seeds: dict[str, list[int]] = field(default_factory=dict)
     # rows that are a preset with other constants (an ablation): row name -> the preset it builds on; the row's
     # changes go in preset_overrides under its name
     variants: dict[str, str] = field(default_factory=dict)
@@ -89,7 +91,22 @@ class BenchmarkConfig:
         unknown = sorted(set(cfg.variants) - set(cfg.presets))
         if unknown:
             raise ConfigError(f"{path}: variants names rows {unknown} that are not in presets")
+        unknown = sorted(set(cfg.preset_seeds) - set(cfg.presets))
+        if unknown:
+            raise ConfigError(f"{path}: preset_seeds names rows {unknown} that are not in presets")
+        empty = sorted(p for p, s in cfg.preset_seeds.items() if not s)
+        if empty:
+            raise ConfigError(f"{path}: preset_seeds gives rows {empty} no seed")
         return cfg
+
+    def seeds_of(self, preset: str) -> list[int]:
+        """The seeds a row runs: its own `preset_seeds` entry, else the shared `seeds`."""
+        return self.preset_seeds.get(preset, self.seeds)
+
+    def seeds_text(self) -> str:
+        """The seeds as a table header states them, naming the rows that run others."""
+        own = "; ".join(f"{p}: {s}" for p, s in self.preset_seeds.items() if s != self.seeds)
+        return f"{self.seeds}" + (f" ({own})" if own else "")
 
 
 # how the keys of each metric that a finished cell may lack begin (metrics added to a config after it ran)
@@ -126,7 +143,7 @@ class Benchmark:
             user = open_data(cfg.data, data_dir)  # a data spec file: its modalities shape the configs
         self.configs = {}
         for preset in cfg.presets:  # every cell's config is built (and checked) before anything trains
-            for seed in cfg.seeds:
+            for seed in cfg.seeds_of(preset):
                 extra = [*cfg.overrides, *cfg.preset_overrides.get(preset, []), f"train.seed={seed}"]
                 base = cfg.variants.get(preset, preset)
                 self.configs[preset, seed] = api.make_config(base, user if user is not None else cfg.data, extra)
@@ -247,7 +264,7 @@ class Benchmark:
         from .evaluation import check_metrics
 
         cfg, run = self.configs[preset, seed], self.run_dir(preset, seed)
-        first_seed = seed == self.cfg.seeds[0]
+        first_seed = seed == self.cfg.seeds_of(preset)[0]
 
         def stage(name: str) -> None:
             bar.set_postfix_str(f"{preset} seed {seed}: {name}")
@@ -360,7 +377,7 @@ def protocol(cfg: BenchmarkConfig, run: Any, rows: dict[str, Any] | None = None)
     batch = f"{run.train.batch_size}" + (f" ({', '.join(f'{n} {b}' for n, b in other.items())})" if other else "")
     return (
         f"Protocol: data `{cfg.data}`{scale}; budget {run.train.epochs} epochs{limit}, batch "
-        f"{batch}, {run.train.optimizer} lr {run.train.lr:g}; seeds {cfg.seeds}; log-likelihoods "
+        f"{batch}, {run.train.optimizer} lr {run.train.lr:g}; seeds {cfg.seeds_text()}; log-likelihoods "
         f"by fusevae's importance sampler with K = {cfg.k} on {cfg.n_test or 'all'} {items}; coherence on "
         f"{cfg.coherence_items or 'all'} {items}, joint coherence from {cfg.joint_samples:,} prior samples, "
         f"judged by fusevae's classifiers ({cfg.judge_epochs} epochs on "
@@ -430,7 +447,7 @@ def _markdown(
     seeds = {p: max((len(v) for v in m.values()), default=0) for p, m in rows.items()}
     out = [
         f"# {cfg.name}\n",
-        f"Data `{cfg.data}`; presets {', '.join(cfg.presets)}; seeds {cfg.seeds}; "
+        f"Data `{cfg.data}`; presets {', '.join(cfg.presets)}; seeds {cfg.seeds_text()}; "
         f"overrides `{' '.join(cfg.overrides)}`. Mean +- sample std over the finished seeds ("
         + ", ".join(f"{p}: {n}" for p, n in seeds.items())
         + ").\n",
