@@ -164,6 +164,19 @@ def test_cells_kept_from_another_config_are_refused_by_name(tmp_path):
         Benchmark(edited, tmp_path).run(progress=False)
 
 
+def test_cells_stored_before_a_config_field_existed_stay_valid_at_its_default(tmp_path):
+    bench = Benchmark(_config(presets=["mvae"]), tmp_path)
+    run = bench.run_dir("mvae", 0)
+    run.mkdir(parents=True)
+    stored = json.loads(bench.configs["mvae", 0].to_json())
+    del stored["train"]["lr"]  # as if written by a library that had no such field
+    (run / "config.json").write_text(json.dumps(stored))
+    bench.check_finished()  # the field's default keeps the earlier behaviour: accepted
+    edited = _config(presets=["mvae"], overrides=[*_config().overrides, "train.lr=0.0005"])
+    with pytest.raises(ConfigError, match=r"train.lr: 0.001 -> 0.0005"):
+        Benchmark(edited, tmp_path).check_finished()
+
+
 def test_benchmark_configs_fail_early_and_by_name(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"name": "x", "data": "mnist", "presets": ["mvae"], "epoch": 3}))

@@ -175,7 +175,7 @@ class Benchmark:
             stored = self.run_dir(preset, seed) / "config.json"
             if not stored.exists():
                 continue
-            diff = _differences(json.loads(stored.read_text()), json.loads(cfg.to_json()))
+            diff = _differences(_with_defaults(json.loads(stored.read_text())), json.loads(cfg.to_json()))
             if diff:
                 raise ConfigError(
                     f"{self.out}: cell {preset} seed {seed} was run under another config ({'; '.join(diff[:6])}"
@@ -383,6 +383,17 @@ def protocol(cfg: BenchmarkConfig, run: Any, rows: dict[str, Any] | None = None)
         f"judged by fusevae's classifiers ({cfg.judge_epochs} epochs on "
         f"{f'the first {cfg.judge_items:,}' if cfg.judge_items else 'all'} training items)."
     )
+
+
+def _with_defaults(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored run config as JSON with the fields added to the library since it was written at their defaults,
+    which by the library's rule keep the earlier behaviour (so old cells stay valid until a value really differs)."""
+    from .config import ExperimentConfig
+
+    try:
+        return json.loads(ExperimentConfig.from_dict(stored).to_json())
+    except Exception:  # noqa: BLE001 - a config this library can no longer read differs in what it cannot read
+        return stored
 
 
 def _differences(old: Any, new: Any, where: str = "") -> list[str]:
