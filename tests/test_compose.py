@@ -134,6 +134,10 @@ def test_mmvae_scheme_mixes_the_unimodal_posteriors_of_any_fusion():
         ("bce", "joint", "elbo", ["model.fusion.rbcm_beta=1.0"], "rbcm"),
         ("poe", "joint", "elbo", ['objective.variant="loosest"'], "variant"),
         ("rbcm", "lcd", "elbo", ["model.fusion.lcd_alpha=1.5"], "alpha"),
+        ("poe", "joint", "elbo", ['model.fusion.prior_expert="full"'], "only applies to the mopoe"),
+        ("mopoe", "joint", "elbo", ['model.fusion.prior_expert="none"'], "prior_expert must be"),
+        ("moe", "joint", "iwae", ['objective.mixture_kl="mean"'], "leave it at 'sampled'"),
+        ("mopoe", "joint", "elbo", ['objective.variant="looser"', 'objective.mixture_kl="median"'], "mixture_kl"),
     ],
 )
 def test_invalid_combinations_fail_at_construction_naming_why(fusion, scheme, estimator, extra, words):

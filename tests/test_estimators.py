@@ -155,3 +155,29 @@ def test_every_fusion_as_proposal_estimates_the_same_likelihood_as_the_prior(fus
     prior = importance_log_likelihoods(model, batch, [], targets, k=200_000)["ab"]
     fused = importance_log_likelihoods(model, batch, ["a", "b"], targets, k=20_000)["ab"]
     assert torch.allclose(prior, fused, atol=0.02)
+
+
+def test_the_looser_mixture_elbo_can_take_the_components_mean_kl_exactly():
+    """mixture_kl = "mean": the KL term is the mean of the present components' closed-form KLs (MoPoE's code), not
+    the KL of the component each sample came from; both estimate the same mean of the components' ELBOs."""
+    from fusevae.objectives.estimators import make_estimator
+
+    _, q, rec = _linear_gaussian()
+    rows = 40000
+    mus = torch.stack([q.mu, q.mu - 0.6, q.mu + 1.5], 1).expand(rows, -1, -1)
+    logvars = torch.stack([q.logvar, q.logvar + 0.5, q.logvar - 1.0], 1).expand(rows, -1, -1)
+    present = torch.tensor([[True, True, False]]).expand(rows, -1)  # the third component is absent
+    mix = UniformMixture(DiagGaussian(mus, logvars), present)
+    kl = mix.components.kl_standard_normal()[0]
+    torch.manual_seed(0)
+    mean_form, sampled_form = make_estimator("elbo", 1, "looser", "mean"), make_estimator("elbo", 1, "looser")
+    z, comp = mean_form.sample(mix)
+    assert set(comp.unique().tolist()) == {0, 1}  # only present components are drawn
+    r = rec(z)
+    mean_bound, sampled_bound = mean_form(r, z, comp, mix, 1.0), sampled_form(r, z, comp, mix, 1.0)
+    assert torch.allclose(mean_bound - r[0], -(kl[0] + kl[1]).expand(rows) / 2)  # the exact KL term
+    assert torch.allclose(sampled_bound - r[0], -kl[comp[0]])
+    spread = 4 * float(sampled_bound.std()) / rows**0.5
+    assert abs(float(mean_bound.mean() - sampled_bound.mean())) < spread  # the same expectation
+    with pytest.raises(ValueError, match="mixture_kl must be one of"):
+        make_estimator("elbo", 1, "looser", "median")

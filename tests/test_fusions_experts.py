@@ -160,6 +160,30 @@ def test_mopoe_components_are_the_products_of_every_present_subset():
             assert torch.allclose(q.components.logvar[n, t], ref.logvar, atol=1e-6)
 
 
+def test_mopoe_can_keep_the_prior_expert_for_the_full_product_only():
+    """prior_expert = "full" (Sutter et al.'s code, MultiVae): a single modality's component is its expert itself,
+    a pair's the plain product of the two, and only the product of all three takes N(0, I) as well."""
+    experts = _experts(n=2, m=3, d=4)
+    mask = torch.tensor([[1, 1, 1], [1, 0, 1]], dtype=torch.bool)
+    q = MixtureOfProductsOfExperts(3, prior_expert="full")(experts, mask)
+    every = MixtureOfProductsOfExperts(3)(experts, mask)
+    table = MixtureOfProductsOfExperts(3).table
+    assert torch.equal(q.present, every.present)
+    for n in range(2):
+        for t, subset in enumerate(table):
+            if not q.present[n, t]:
+                continue
+            mu, logvar = experts.mu[n][subset], experts.logvar[n][subset]
+            prec = (-logvar).exp().sum(0) + (1.0 if bool(subset.all()) else 0.0)
+            assert torch.allclose(q.components.logvar[n, t], -prec.log(), atol=1e-5)
+            assert torch.allclose(q.components.mu[n, t], ((-logvar).exp() * mu).sum(0) / prec, atol=1e-5)
+    full = int(table.all(-1).nonzero()[0, 0])
+    assert torch.allclose(q.components.mu[0, full], every.components.mu[0, full])
+    assert torch.isfinite(q.components.mu).all() and torch.isfinite(q.components.logvar).all()  # absent ones too
+    with pytest.raises(ValueError, match="prior_expert must be"):
+        MixtureOfProductsOfExperts(3, prior_expert="some")
+
+
 @pytest.mark.parametrize("name", sorted(EXPERT_FUSIONS))
 def test_every_expert_fusion_ignores_absent_experts_and_falls_back_to_the_prior(name):
     fusion = EXPERT_FUSIONS[name]()

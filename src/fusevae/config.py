@@ -57,6 +57,9 @@ class FusionConfig:
     # subset_encoders: "all" non-empty subsets (M2VAE), "jmvae" (full, leave-one-out, singles) or "singles" (full
     # and singles: tVAE)
     subsets: str = "all"
+    # mopoe: which subset products include the N(0, I) expert: "every" subset's, or only the product of all the
+    # model's modalities ("full", as Sutter et al.'s MoPoE code and MultiVae do)
+    prior_expert: str = "every"
 
 
 @dataclass
@@ -79,6 +82,9 @@ class ObjectiveConfig:
     estimator: str = "elbo"  # elbo | iwae | dreg
     k: int = 1  # samples per subset row during training (for a mixture: in total, spread over its components)
     variant: str = "tighter"  # iwae/dreg on a mixture posterior: "tighter" or MMVAE's "looser"
+    # the "looser" ELBO of a mixture: the KL of each sample's own component ("sampled") or the mean of the present
+    # components' closed-form KLs ("mean", as MoPoE's code computes it); same expectation
+    mixture_kl: str = "sampled"
     beta: float = 1.0  # final KL weight (SMVAE eq. 2)
     warmup_epochs: float = 0.0  # KL weight rises linearly from 0 to beta over this many epochs
     # ... or over this share of the training budget (train.epochs), so a schedule scales with the budget:

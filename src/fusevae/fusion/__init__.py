@@ -36,6 +36,8 @@ def make_fusion(cfg: ModelConfig, embed_dim: int) -> Fusion:
         raise ValueError(f"fusion.rbcm_beta only applies to the rbcm fusion, not {f.kind!r}")
     if f.subsets != "all" and f.kind != "subset_encoders":
         raise ValueError(f"fusion.subsets only applies to the subset_encoders fusion, not {f.kind!r}")
+    if f.prior_expert != "every" and f.kind != "mopoe":
+        raise ValueError(f"fusion.prior_expert only applies to the mopoe fusion, not {f.kind!r}")
     if f.lcd_alpha > 0 and entry.consumes != "experts":
         experts = sorted(n for n, e in registered_fusions().items() if e.consumes == "experts")
         raise ValueError(

@@ -16,20 +16,28 @@ from .base import Fusion, component_mask, modality_mask, require_experts
 from .registry import register_fusion
 
 
-def product_of_experts(experts: DiagGaussian, mask: Tensor) -> DiagGaussian:
+def product_of_experts(experts: DiagGaussian, mask: Tensor, prior: Tensor | None = None) -> DiagGaussian:
     """N(0, I) x prod_{i in S} q_i: precision T = 1 + sum_i sigma_i^-2, mean = T^-1 sum_i sigma_i^-2 mu_i.
 
     In log space (logsumexp of log-precisions) so that confident experts cannot overflow;
     absent experts get log-precision -inf and so contribute exactly 0. Works on any
-    leading batch shape: experts (..., M, D), mask (..., M, D).
+    leading batch shape: experts (..., M, D), mask (..., M, D). `prior` (broadcast to the
+    leading shape, (..., 1)) says which products include the N(0, I) expert (all by default);
+    a product with no expert takes it anyway, so it stays a Gaussian.
     """
     mu, logvar = experts.mu, experts.logvar
     log_prec = torch.where(mask, -logvar, float("-inf"))
-    prior = torch.zeros_like(log_prec[..., :1, :])
+    prior = torch.zeros_like(log_prec[..., :1, :]) if prior is None else _prior_log_prec(log_prec, mask, prior)
     all_log_prec = torch.cat([prior, log_prec], dim=-2)  # (..., 1+M, D)
     log_total = torch.logsumexp(all_log_prec, dim=-2)  # log T
     share = torch.exp(all_log_prec[..., 1:, :] - log_total.unsqueeze(-2))  # each expert's share of T
     return DiagGaussian((share * mu).sum(-2), -log_total)
+
+
+def _prior_log_prec(log_prec: Tensor, mask: Tensor, prior: Tensor) -> Tensor:
+    """The N(0, I) expert's log-precision (0) where `prior` or where no expert is present, else -inf."""
+    take = prior.unsqueeze(-1).unsqueeze(-1) | ~mask.any(-2, keepdim=True)  # (..., 1, D)
+    return torch.where(take, 0.0, float("-inf")).to(log_prec.dtype).expand_as(log_prec[..., :1, :])
 
 
 class ProductOfExperts(Fusion):
@@ -127,14 +135,21 @@ class MixtureOfProductsOfExperts(Fusion):
     """MoPoE (Sutter et al. 2021): a uniform mixture over the PoEs of every non-empty subset of S.
 
     All 2^M - 1 subset products are formed at once as a (N, 2^M - 1, M, D) masked product;
-    those not contained in the row's present set are absent components.
+    those not contained in the row's present set are absent components. `prior_expert`:
+    "every" product includes the N(0, I) expert, or only the product of all M modalities
+    ("full": Sutter et al.'s code, which MultiVae follows).
     """
 
     mixture = True
 
-    def __init__(self, num_modalities: int) -> None:
+    def __init__(self, num_modalities: int, prior_expert: str = "every") -> None:
         super().__init__()
-        self.register_buffer("table", nonempty_subsets(num_modalities), persistent=False)
+        if prior_expert not in ("every", "full"):
+            raise ValueError(f"model.fusion.prior_expert must be 'every' or 'full', got {prior_expert!r}")
+        table = nonempty_subsets(num_modalities)
+        self.register_buffer("table", table, persistent=False)
+        prior = table.all(-1) if prior_expert == "full" else torch.ones(len(table), dtype=torch.bool)
+        self.register_buffer("prior", prior, persistent=False)  # (T,): which products take N(0, I)
 
     def forward(self, inputs: DiagGaussian | Tensor, mask: Tensor) -> Posterior:
         experts = require_experts(inputs, "mopoe")
@@ -142,7 +157,7 @@ class MixtureOfProductsOfExperts(Fusion):
         table = self.table  # (T, M)
         sub = m.unsqueeze(1) & table.view(1, *table.shape, 1)  # (N, T, M, D)
         wide = DiagGaussian(experts.mu.unsqueeze(1), experts.logvar.unsqueeze(1))
-        comps = product_of_experts(wide, sub)  # (N, T, D)
+        comps = product_of_experts(wide, sub, self.prior)  # (N, T, D)
         present = within(table, modality_mask(mask)).T  # (N, T): subset within S
         return UniformMixture(comps, present)
 
@@ -155,7 +170,7 @@ register_fusion("poe", lambda cfg, e: ProductOfExperts(), "experts", description
 register_fusion("moe", lambda cfg, e: MixtureOfExperts(), "experts", lambda m: m, "uniform mixture of experts")
 register_fusion(
     "mopoe",
-    lambda cfg, e: MixtureOfProductsOfExperts(_m(cfg)),
+    lambda cfg, e: MixtureOfProductsOfExperts(_m(cfg), cfg.fusion.prior_expert),
     "experts",
     lambda m: 2**m - 1,
     "mixture of the products of experts of every subset",

@@ -71,7 +71,7 @@ class Objective(ABC):
         self.names = model.names
         self.epochs: float | None = None
         self._beta_by_code = self._subset_betas(cfg, model)
-        self.estimator: Estimator = make_estimator(cfg.estimator, cfg.k, cfg.variant)
+        self.estimator: Estimator = make_estimator(cfg.estimator, cfg.k, cfg.variant, cfg.mixture_kl)
         self.weights = torch.tensor([cfg.weights.get(n, 1.0) for n in model.names])
 
     def set_epochs(self, epochs: float | None) -> None:
@@ -162,6 +162,11 @@ class Objective(ABC):
         return mixture_components(model.cfg.fusion.kind, len(model.names))
 
     def check_estimator(self, cfg: ObjectiveConfig, model: MultimodalVAE) -> None:
+        if cfg.mixture_kl != "sampled" and not (cfg.estimator == "elbo" and cfg.variant == "looser"):
+            raise ValueError(
+                "objective.mixture_kl chooses the KL term of the 'looser' ELBO of a mixture posterior; "
+                f"estimator {cfg.estimator!r} with variant {cfg.variant!r} has none: leave it at 'sampled'"
+            )
         if cfg.variant == "looser":
             if not self.posterior_is_mixture(model):
                 raise ValueError(

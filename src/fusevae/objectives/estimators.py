@@ -25,6 +25,7 @@ class Estimator(ABC):
     """Draws `k` samples per row and returns a bound per row from their reconstruction terms."""
 
     name = ""
+    mixture_kl = "sampled"  # the looser mixture ELBO's KL term (ELBO below)
 
     def __init__(self, k: int = 1, variant: str = "tighter") -> None:
         if k < 1:
@@ -57,7 +58,10 @@ class ELBO(Estimator):
     stratified samples); "looser" is the mean of the components' ELBOs, each with its
     closed-form KL, a lower bound by convexity of the KL (MMVAE's and MoPoE's form). Since
     every sample's component is uniform among the present ones, one sample per row already
-    estimates it without bias.
+    estimates it without bias. Its KL term is the KL of each sample's own component, or with
+    `mixture_kl = "mean"` the mean over the present components, exactly (MoPoE's code): the
+    same expectation, another variance (not always lower: a component's KL and its samples'
+    reconstruction rise together).
     """
 
     name = "elbo"
@@ -67,6 +71,8 @@ class ELBO(Estimator):
             return rec.mean(0) - beta * q.kl_standard_normal()
         if self.variant == "looser" and comp is not None:
             kl = q.components.kl_standard_normal()  # (*batch, C)
+            if self.mixture_kl == "mean":  # every present component's KL, exactly
+                return rec.mean(0) - beta * torch.where(q.present, kl, 0.0).sum(-1) / q.counts
             kl_k = kl.unsqueeze(0).expand(comp.shape[0], *kl.shape).gather(-1, comp.unsqueeze(-1)).squeeze(-1)
             return (rec - beta * kl_k).mean(0)
         return log_weights(rec, z, q, beta).mean(0)
@@ -132,9 +138,14 @@ def _normalised_weights(lw: Tensor, comp: Tensor | None, q: Posterior, variant: 
 
 
 ESTIMATORS: dict[str, type[Estimator]] = {"elbo": ELBO, "iwae": IWAE, "dreg": DReG}
+MIXTURE_KL = ("sampled", "mean")
 
 
-def make_estimator(name: str, k: int, variant: str = "tighter") -> Estimator:
+def make_estimator(name: str, k: int, variant: str = "tighter", mixture_kl: str = "sampled") -> Estimator:
     if name not in ESTIMATORS:
         raise ValueError(f"unknown estimator {name!r}; expected one of {sorted(ESTIMATORS)}")
-    return ESTIMATORS[name](k, variant)
+    est = ESTIMATORS[name](k, variant)
+    if mixture_kl not in MIXTURE_KL:
+        raise ValueError(f"objective.mixture_kl must be one of {MIXTURE_KL}, got {mixture_kl!r}")
+    est.mixture_kl = mixture_kl
+    return est
