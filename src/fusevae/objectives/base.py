@@ -40,7 +40,9 @@ class Objective(ABC):
 
     options: frozenset[str] = frozenset()
     # fields every scheme reads
-    common = frozenset({"kind", "estimator", "k", "variant", "beta", "warmup_epochs", "warmup_fraction", "weights"})
+    common = frozenset(
+        {"kind", "estimator", "k", "variant", "mixture_kl", "beta", "warmup_epochs", "warmup_fraction", "weights"}
+    )
 
     def __init__(self, cfg: ObjectiveConfig, model: MultimodalVAE) -> None:
         defaults = ObjectiveConfig()
