@@ -388,11 +388,11 @@ def protocol(cfg: BenchmarkConfig, run: Any, rows: dict[str, Any] | None = None)
 def _with_defaults(stored: dict[str, Any]) -> dict[str, Any]:
     """A stored run config as JSON with the fields added to the library since it was written at their defaults,
     which by the library's rule keep the earlier behaviour (so old cells stay valid until a value really differs)."""
-    from .config import ExperimentConfig
+    from .config import ConfigError, ExperimentConfig
 
     try:
         return json.loads(ExperimentConfig.from_dict(stored).to_json())
-    except Exception:  # noqa: BLE001 - a config this library can no longer read differs in what it cannot read
+    except ConfigError:  # a config this library can no longer read differs in what it cannot read
         return stored
 
 

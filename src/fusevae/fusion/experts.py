@@ -21,9 +21,9 @@ def product_of_experts(experts: DiagGaussian, mask: Tensor, prior: Tensor | None
 
     In log space (logsumexp of log-precisions) so that confident experts cannot overflow;
     absent experts get log-precision -inf and so contribute exactly 0. Works on any
-    leading batch shape: experts (..., M, D), mask (..., M, D). `prior` (broadcast to the
-    leading shape, (..., 1)) says which products include the N(0, I) expert (all by default);
-    a product with no expert takes it anyway, so it stays a Gaussian.
+    leading batch shape: experts (..., M, D), mask (..., M, D). `prior`, booleans that broadcast
+    against the leading shape (...), says which products include the N(0, I) expert (all by
+    default); a product with no expert takes it anyway, so it stays a Gaussian.
     """
     mu, logvar = experts.mu, experts.logvar
     log_prec = torch.where(mask, -logvar, float("-inf"))

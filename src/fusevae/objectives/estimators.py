@@ -19,21 +19,24 @@ from torch import Tensor
 from ..distributions import DiagGaussian, Posterior, UniformMixture, standard_normal_log_prob
 
 VARIANTS = ("tighter", "looser")
+MIXTURE_KL = ("sampled", "mean")  # the looser mixture ELBO's KL term
 
 
 class Estimator(ABC):
     """Draws `k` samples per row and returns a bound per row from their reconstruction terms."""
 
     name = ""
-    mixture_kl = "sampled"  # the looser mixture ELBO's KL term (ELBO below)
 
-    def __init__(self, k: int = 1, variant: str = "tighter") -> None:
+    def __init__(self, k: int = 1, variant: str = "tighter", mixture_kl: str = "sampled") -> None:
         if k < 1:
             raise ValueError(f"{self.name}: the number of samples k must be >= 1, got {k}")
         if variant not in VARIANTS:
             raise ValueError(f"estimator variant must be one of {VARIANTS}, got {variant!r}")
+        if mixture_kl not in MIXTURE_KL:
+            raise ValueError(f"objective.mixture_kl must be one of {MIXTURE_KL}, got {mixture_kl!r}")
         self.k = k
         self.variant = variant
+        self.mixture_kl = mixture_kl  # the looser mixture ELBO's KL term (ELBO below)
 
     def sample(self, q: Posterior) -> tuple[Tensor, Tensor | None]:
         """z (k, *batch, D) and, for a mixture, the component each sample came from (k, *batch)."""
@@ -138,14 +141,9 @@ def _normalised_weights(lw: Tensor, comp: Tensor | None, q: Posterior, variant: 
 
 
 ESTIMATORS: dict[str, type[Estimator]] = {"elbo": ELBO, "iwae": IWAE, "dreg": DReG}
-MIXTURE_KL = ("sampled", "mean")
 
 
 def make_estimator(name: str, k: int, variant: str = "tighter", mixture_kl: str = "sampled") -> Estimator:
     if name not in ESTIMATORS:
         raise ValueError(f"unknown estimator {name!r}; expected one of {sorted(ESTIMATORS)}")
-    est = ESTIMATORS[name](k, variant)
-    if mixture_kl not in MIXTURE_KL:
-        raise ValueError(f"objective.mixture_kl must be one of {MIXTURE_KL}, got {mixture_kl!r}")
-    est.mixture_kl = mixture_kl
-    return est
+    return ESTIMATORS[name](k, variant, mixture_kl)
