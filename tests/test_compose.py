@@ -137,6 +137,8 @@ def test_mmvae_scheme_mixes_the_unimodal_posteriors_of_any_fusion():
         ("poe", "joint", "elbo", ['model.fusion.prior_expert="full"'], "only applies to the mopoe"),
         ("mopoe", "joint", "elbo", ['model.fusion.prior_expert="none"'], "prior_expert must be"),
         ("moe", "joint", "iwae", ['objective.mixture_kl="mean"'], "leave it at 'sampled'"),
+        ("poe", "joint", "elbo", ["model.fusion.head_hidden=[]"], "head_hidden only applies"),
+        ("subset_encoders", "jmvae", "elbo", ["model.fusion.head_hidden=[0]"], "positive integer"),
         ("mopoe", "joint", "elbo", ['objective.variant="looser"', 'objective.mixture_kl="median"'], "mixture_kl"),
     ],
 )

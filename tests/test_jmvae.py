@@ -54,6 +54,17 @@ def test_each_row_is_encoded_by_the_head_of_its_own_subset():
     assert not torch.allclose(q.mu[0], fusion(e[:1], torch.tensor([[True, True, False]])).mu[0])
 
 
+@pytest.mark.parametrize(
+    "hidden,widths", [((), [(12, 4)]), ((64,), [(12, 64), (64, 4)]), ((5, 7), [(12, 5), (5, 7), (7, 4)])]
+)
+def test_each_subset_head_has_the_configured_hidden_widths(hidden, widths):
+    """head_hidden=[] is a linear map from the concatenated features (JMVAE's and MultiVae's encoders end in one)."""
+    fusion = SubsetEncoders(("a", "b"), 6, 2, "all", -8.0, 4.0, hidden)
+    linears = [(m.in_features, m.out_features) for m in fusion.heads["a+b"] if isinstance(m, torch.nn.Linear)]
+    assert linears == widths
+    assert fusion(torch.randn(3, 2, 6), torch.ones(3, 2, dtype=torch.bool)).mu.shape == (3, 2)
+
+
 def test_a_subset_without_an_encoder_is_an_error_naming_it():
     fusion = SubsetEncoders(("a", "b", "c", "d"), 4, 2, "jmvae", -8.0, 4.0)
     with pytest.raises(ValueError, match="no encoder for the subset 'a\\+c'"):

@@ -60,6 +60,9 @@ class FusionConfig:
     # mopoe: which subset products include the N(0, I) expert: "every" subset's, or only the product of all the
     # model's modalities ("full", as Sutter et al.'s MoPoE code and MultiVae do)
     prior_expert: str = "every"
+    # subset_encoders: hidden widths of each subset's head over the concatenated modality features; M2VAE Table 2's
+    # "concat-64-2" is [64]; [] is a linear head, as JMVAE's and MultiVae's encoders end in a linear layer
+    head_hidden: list[int] = field(default_factory=lambda: [64])
 
 
 @dataclass

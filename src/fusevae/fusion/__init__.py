@@ -38,6 +38,10 @@ def make_fusion(cfg: ModelConfig, embed_dim: int) -> Fusion:
         raise ValueError(f"fusion.subsets only applies to the subset_encoders fusion, not {f.kind!r}")
     if f.prior_expert != "every" and f.kind != "mopoe":
         raise ValueError(f"fusion.prior_expert only applies to the mopoe fusion, not {f.kind!r}")
+    if list(f.head_hidden) != [64] and f.kind not in ("subset_encoders", "zero_fill"):
+        raise ValueError(
+            f"fusion.head_hidden only applies to the subset_encoders and zero_fill fusions, not {f.kind!r}"
+        )
     if f.lcd_alpha > 0 and entry.consumes != "experts":
         experts = sorted(n for n, e in registered_fusions().items() if e.consumes == "experts")
         raise ValueError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 
 from torch import Tensor, nn
 
@@ -46,3 +47,16 @@ def require_experts(inputs: DiagGaussian | Tensor, who: str) -> DiagGaussian:
     if not isinstance(inputs, DiagGaussian):
         raise TypeError(f"{who} fuses Gaussian experts, got a plain tensor of embeddings")
     return inputs
+
+
+def gaussian_head(in_dim: int, hidden: Sequence[int], latent_dim: int) -> nn.Sequential:
+    """An MLP from fused features to (mu, raw log-variance): ReLU layers of the given widths, then a linear map."""
+    if any(int(w) < 1 for w in hidden):
+        raise ValueError(f"model.fusion.head_hidden: every width must be a positive integer, got {list(hidden)}")
+    layers: list[nn.Module] = []
+    width = in_dim
+    for w in hidden:
+        layers += [nn.Linear(width, int(w)), nn.ReLU()]
+        width = int(w)
+    layers.append(nn.Linear(width, 2 * latent_dim))
+    return nn.Sequential(*layers)

@@ -11,12 +11,13 @@ subset without a head has no posterior: asking for one is an error that names it
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
 from ..distributions import DiagGaussian, bounded_logvar
-from .base import Fusion
+from .base import Fusion, gaussian_head
 from .registry import register_fusion
 
 SUBSET_CHOICES = ("all", "jmvae", "singles")
@@ -52,18 +53,13 @@ class SubsetEncoders(Fusion):
         which: str,
         logvar_min: float,
         logvar_max: float,
-        hidden: int = 64,
+        hidden: Sequence[int] = (64,),
     ) -> None:
         super().__init__()
         self.names = names
         self.subsets = needed_subsets(len(names), which)
         self.heads = nn.ModuleDict(
-            {
-                self._key(s): nn.Sequential(
-                    nn.Linear(len(s) * embed_dim, hidden), nn.ReLU(), nn.Linear(hidden, 2 * latent_dim)
-                )
-                for s in self.subsets
-            }
+            {self._key(s): gaussian_head(len(s) * embed_dim, hidden, latent_dim) for s in self.subsets}
         )
         self.register_buffer("_bits", 2 ** torch.arange(len(names)), persistent=False)
         self.latent_dim = latent_dim
@@ -104,7 +100,13 @@ class SubsetEncoders(Fusion):
 register_fusion(
     "subset_encoders",
     lambda cfg, e: SubsetEncoders(
-        tuple(m.name for m in cfg.modalities), e, cfg.latent_dim, cfg.fusion.subsets, cfg.logvar_min, cfg.logvar_max
+        tuple(m.name for m in cfg.modalities),
+        e,
+        cfg.latent_dim,
+        cfg.fusion.subsets,
+        cfg.logvar_min,
+        cfg.logvar_max,
+        cfg.fusion.head_hidden,
     ),
     "embeddings",
     description="a separate encoder head for each subset a model needs (JMVAE, tVAE, M2VAE)",

@@ -7,11 +7,13 @@ model's modality encoders ("2x784-2x128-2x64"); one head reads their concatenati
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..distributions import DiagGaussian, bounded_logvar
-from .base import Fusion
+from .base import Fusion, gaussian_head
 from .registry import register_fusion
 
 
@@ -21,12 +23,18 @@ class ZeroFilledJoint(Fusion):
     consumes = "zero_filled"
 
     def __init__(
-        self, m: int, embed_dim: int, latent_dim: int, logvar_min: float, logvar_max: float, hidden: int = 64
+        self,
+        m: int,
+        embed_dim: int,
+        latent_dim: int,
+        logvar_min: float,
+        logvar_max: float,
+        hidden: Sequence[int] = (64,),
     ) -> None:
         super().__init__()
         self.m = m
         self.latent_dim = latent_dim
-        self.head = nn.Sequential(nn.Linear(m * embed_dim, hidden), nn.ReLU(), nn.Linear(hidden, 2 * latent_dim))
+        self.head = gaussian_head(m * embed_dim, hidden, latent_dim)
         self.logvar_min, self.logvar_max = logvar_min, logvar_max
 
     def forward(self, inputs: DiagGaussian | Tensor, mask: Tensor) -> DiagGaussian:
@@ -45,7 +53,9 @@ class ZeroFilledJoint(Fusion):
 
 register_fusion(
     "zero_fill",
-    lambda cfg, e: ZeroFilledJoint(len(cfg.modalities), e, cfg.latent_dim, cfg.logvar_min, cfg.logvar_max),
+    lambda cfg, e: ZeroFilledJoint(
+        len(cfg.modalities), e, cfg.latent_dim, cfg.logvar_min, cfg.logvar_max, cfg.fusion.head_hidden
+    ),
     "zero_filled",
     description="one joint encoder fed zeros for missing modalities (JMVAE-Zero)",
 )
