@@ -139,6 +139,7 @@ def test_mmvae_scheme_mixes_the_unimodal_posteriors_of_any_fusion():
         ("moe", "joint", "iwae", ['objective.mixture_kl="mean"'], "leave it at 'sampled'"),
         ("poe", "joint", "elbo", ["model.fusion.head_hidden=[]"], "head_hidden only applies"),
         ("subset_encoders", "jmvae", "elbo", ["model.fusion.head_hidden=[0]"], "positive integer"),
+        ("zero_fill", "jmvae_zero", "elbo", ["model.fusion.single_head_hidden=[8]"], "single_head_hidden only"),
         ("mopoe", "joint", "elbo", ['objective.variant="looser"', 'objective.mixture_kl="median"'], "mixture_kl"),
     ],
 )
@@ -147,6 +148,18 @@ def test_invalid_combinations_fail_at_construction_naming_why(fusion, scheme, es
 
     with pytest.raises(ValueError, match=words):
         make_config(None, "mnist", extra, fusion, scheme, estimator)
+
+
+def test_replacing_one_axis_of_a_preset_keeps_its_settings_of_the_others():
+    """jmvae's subsets and alpha, mopoe's prior expert: the estimator swap must not reset them to defaults."""
+    from fusevae.data import dataset_modalities
+
+    specs = dataset_modalities("mnist")
+    jm = preset_config("jmvae", specs, "mnist", estimator="iwae")
+    assert (jm.model.fusion.subsets, jm.objective.alpha, jm.objective.estimator) == ("jmvae", 0.1, "iwae")
+    mo = preset_config("mopoe", specs, "mnist", estimator="iwae")
+    assert mo.model.fusion.prior_expert == "full" and mo.objective.variant == "looser"
+    assert preset_config("mopoe", specs, "mnist", fusion="poe").model.fusion.prior_expert == "every"
 
 
 def test_free_composition_and_preset_axes_replacement():

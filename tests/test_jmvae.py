@@ -65,6 +65,12 @@ def test_each_subset_head_has_the_configured_hidden_widths(hidden, widths):
     assert fusion(torch.randn(3, 2, 6), torch.ones(3, 2, dtype=torch.bool)).mu.shape == (3, 2)
 
 
+def test_single_modality_heads_can_have_their_own_widths():
+    fusion = SubsetEncoders(("a", "b"), 6, 2, "all", -8.0, 4.0, (), (5,))
+    widths = {k: [m.out_features for m in h if isinstance(m, torch.nn.Linear)] for k, h in fusion.heads.items()}
+    assert widths == {"a": [5, 4], "b": [5, 4], "a+b": [4]}
+
+
 def test_a_subset_without_an_encoder_is_an_error_naming_it():
     fusion = SubsetEncoders(("a", "b", "c", "d"), 4, 2, "jmvae", -8.0, 4.0)
     with pytest.raises(ValueError, match="no encoder for the subset 'a\\+c'"):

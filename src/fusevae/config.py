@@ -63,6 +63,9 @@ class FusionConfig:
     # subset_encoders: hidden widths of each subset's head over the concatenated modality features; M2VAE Table 2's
     # "concat-64-2" is [64]; [] is a linear head, as JMVAE's and MultiVae's encoders end in a linear layer
     head_hidden: list[int] = field(default_factory=lambda: [64])
+    # subset_encoders: the single-modality heads' widths when they differ from head_hidden (None: the same); MultiVae's
+    # JMVAE ends its unimodal encoders in a linear map but reads the joint through a 512-512 MLP
+    single_head_hidden: list[int] | None = None
 
 
 @dataclass

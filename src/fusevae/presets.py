@@ -7,6 +7,8 @@ with --set. Combinations that cannot work fail when the model and objective are 
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -60,8 +62,12 @@ MMVAE = Constants(
 MOPOE = Constants(
     source="MoPoE (Sutter et al. 2021): the plain ELBO of the mixture, beta = 1 and no KL warm-up, Adam 1e-3 (its "
     "PolyMNIST protocol adds beta = 2.5 and a Laplace likelihood: configs/benchmarks/polymnist_conv.yaml); "
-    "batch 128 (its 256 is PolyMNIST's)",
+    "batch 128 (its 256 is PolyMNIST's); the N(0, I) expert only in the product of all modalities "
+    "(model.fusion.prior_expert=full), as Sutter et al.'s code and MultiVae: on binarised-MNIST VALIDATION data at "
+    "10 epochs, seeds 0 and 1, it gives log p(image,label) -106.59 +- 1.51 and label->image coherence 0.972, against "
+    "-127.44 +- 21.69 and 0.764 with the prior in every subset's product (bench/results/mopoe_prior_kl.md)",
 )
+MOPOE_PRIOR_EXPERT = "full"  # see MOPOE.source: chosen on validation data, matching Sutter et al.'s code
 SMVAE = Constants(
     warmup_fraction=1.0,
     source="SMVAE (eq. 2) names lambda and a beta warm-up but gives no values: lambda 1 and a KL warm-up over the "
@@ -189,9 +195,6 @@ preset(
     constants=MMVAE,
 )
 preset(
-    "mopoe", "mopoe", "joint", doc="MoPoE: mixture over the products of experts of every subset; ELBO", constants=MOPOE
-)
-preset(
     "smvae",
     "set_attention",
     "smvae",
@@ -222,6 +225,13 @@ def _special(name: str, build: Callable[[Architecture, str], ExperimentConfig], 
     build.__doc__ = f"{(build.__doc__ or '').strip()}\n\nConstants: {constants.source}"
     PRESETS[name] = build
     CONSTANTS[name] = constants
+
+
+def _mopoe(arch: Architecture, data: str) -> ExperimentConfig:
+    """MoPoE: mixture over the products of experts of every subset (the prior expert in the full product); ELBO"""
+    cfg = compose(arch, data, "mopoe", "joint", "elbo", "mopoe", MOPOE)
+    cfg.model.fusion.prior_expert = MOPOE_PRIOR_EXPERT
+    return cfg
 
 
 def _jmvae(arch: Architecture, data: str) -> ExperimentConfig:
@@ -255,6 +265,7 @@ def _tvae(arch: Architecture, data: str) -> ExperimentConfig:
     return cfg
 
 
+_special("mopoe", _mopoe, MOPOE)
 _special("jmvae", _jmvae, JMVAE)
 _special("m2vae", _m2vae, M2VAE)
 _special("jmvae-zero", _jmvae_zero, M2VAE)
@@ -288,6 +299,14 @@ def preset_config(
     e = estimator or cfg.objective.estimator
     out = compose(arch, data, f, s, e, constants=CONSTANTS[name])  # another axis, the preset's constants
     out.train = cfg.train
+    # the axes kept keep the preset's own settings of them (jmvae's subsets and alpha, mopoe's prior expert)
+    if f == cfg.model.fusion.kind:
+        out.model.fusion = copy.deepcopy(cfg.model.fusion)
+    if s == cfg.objective.kind:
+        estimated = {"estimator", "k", "variant"}  # what the estimator axis decides
+        for fld in dataclasses.fields(cfg.objective):
+            if fld.name not in estimated:
+                setattr(out.objective, fld.name, copy.deepcopy(getattr(cfg.objective, fld.name)))
     return out
 
 

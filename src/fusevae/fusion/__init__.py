@@ -42,6 +42,8 @@ def make_fusion(cfg: ModelConfig, embed_dim: int) -> Fusion:
         raise ValueError(
             f"fusion.head_hidden only applies to the subset_encoders and zero_fill fusions, not {f.kind!r}"
         )
+    if f.single_head_hidden is not None and f.kind != "subset_encoders":
+        raise ValueError(f"fusion.single_head_hidden only applies to the subset_encoders fusion, not {f.kind!r}")
     if f.lcd_alpha > 0 and entry.consumes != "experts":
         experts = sorted(n for n, e in registered_fusions().items() if e.consumes == "experts")
         raise ValueError(

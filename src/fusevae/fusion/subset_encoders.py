@@ -54,12 +54,18 @@ class SubsetEncoders(Fusion):
         logvar_min: float,
         logvar_max: float,
         hidden: Sequence[int] = (64,),
+        single_hidden: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         self.names = names
         self.subsets = needed_subsets(len(names), which)
         self.heads = nn.ModuleDict(
-            {self._key(s): gaussian_head(len(s) * embed_dim, hidden, latent_dim) for s in self.subsets}
+            {
+                self._key(s): gaussian_head(
+                    len(s) * embed_dim, hidden if len(s) > 1 or single_hidden is None else single_hidden, latent_dim
+                )
+                for s in self.subsets
+            }
         )
         self.register_buffer("_bits", 2 ** torch.arange(len(names)), persistent=False)
         self.latent_dim = latent_dim
@@ -107,6 +113,7 @@ register_fusion(
         cfg.logvar_min,
         cfg.logvar_max,
         cfg.fusion.head_hidden,
+        cfg.fusion.single_head_hidden,
     ),
     "embeddings",
     description="a separate encoder head for each subset a model needs (JMVAE, tVAE, M2VAE)",
