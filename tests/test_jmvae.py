@@ -112,9 +112,13 @@ def test_the_jmvae_loss_is_the_joint_elbo_minus_alpha_times_the_single_kls(mnist
     assert float(kl[:4].abs().max()) < 1e-5  # an item with one modality: its joint posterior is that modality's
 
 
+# the jmvae preset's subset heads (MultiVae's) reset, so that another fusion can be named by overrides
+_DEFAULT_HEADS = ["model.fusion.head_hidden=[64]", "model.fusion.single_head_hidden=null"]
+
+
 def test_jmvae_is_refused_with_a_mixture_and_alpha_belongs_to_it():
     with pytest.raises(ValueError, match="Gaussian posteriors"):
-        api.make_config("jmvae", "mnist", ["model.fusion.kind=moe", "model.fusion.subsets=all"])
+        api.make_config("jmvae", "mnist", ["model.fusion.kind=moe", "model.fusion.subsets=all", *_DEFAULT_HEADS])
     with pytest.raises(ValueError, match="objective.alpha is an option of the jmvae / m2vae scheme"):
         api.make_config("mvae", "mnist", ["objective.alpha=0.5"])
     with pytest.raises(ValueError, match="fusion.subsets only applies"):

@@ -60,8 +60,8 @@ def test_mnist_like_configs_start_binarised_and_the_user_can_turn_it_off(tmp_pat
         api.make_config("mvae", "mnist", ["train.binarize=false"]),
     )
     assert "grey levels" in grey and "not comparable" in grey
-    rows = {"smvae": api.make_config("smvae", "mnist"), "mvae": cfg}
-    mixed = protocol(BenchmarkConfig(name="t", data="mnist", presets=["smvae", "mvae"], seeds=[0]), rows["smvae"], rows)
+    rows = {"mmvae": api.make_config("mmvae", "mnist"), "mvae": cfg}
+    mixed = protocol(BenchmarkConfig(name="t", data="mnist", presets=["mmvae", "mvae"], seeds=[0]), rows["mmvae"], rows)
     assert "batch 128 (mvae 100)" in mixed  # a row with its own batch is named with it
 
 
