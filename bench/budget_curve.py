@@ -65,7 +65,7 @@ def write(folders: list[str], out: str) -> str:
         "Binarised MNIST (training images binarised afresh at every draw, the test set once with a fixed seed), "
         "MultiVae's architecture (ReLU MLPs 784-512-512 and 10-512-512, decoders 64-512-512-out, 64-d latent), "
         "each preset's own constants (`fusevae presets --constants`; the KL warm-up is a share of the budget), "
-        "batch 128 (mvae and jmvae 100), Adam 1e-3, 50,000 training items; fusevae's importance sampler with "
+        "batch 100 (mmvae and mopoe 128), Adam 1e-3, 50,000 training items; fusevae's importance sampler with "
         "q(z | image, label) as the proposal (nats, higher is better). Mean +- sample std over the seeds counted.",
         "",
         "| preset | epochs | seeds | log p(x,y) | log p(x) | log p(x\\|y) | evaluation |",
