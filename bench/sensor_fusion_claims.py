@@ -118,9 +118,16 @@ def _verdict(ok: bool | None) -> str:
     return "not measured" if ok is None else ("**holds**" if ok else "**does not hold**")
 
 
-def _missing_tables(runs: Runs, names: list[str], rates: list[float]) -> list[str]:
-    """Two tables: the dropped sensor regenerated from the rest, and the mean coherence of the other sensors."""
-    out = []
+def _missing_tables(runs: Runs, names: list[str], unit: str) -> list[str]:
+    """The missing-sensor section: the dropped `unit` regenerated from the rest, and the others' mean coherence."""
+    rates = runs.cfg.get("missing_rates") or [0.0, 0.25, 0.5]
+    out = [
+        "## Missing sensors at test time",
+        "",
+        f"Each {unit} dropped for a share of the test items (a fixed draw, seed 0), every item encoded from what it "
+        f"has left, every {unit} generated and judged; 0 % is the joint posterior's coherence.",
+        "",
+    ]
     for title, own in (
         ("the dropped sensor itself, generated from what the item has left", True),
         ("the other sensors (mean over them)", False),
@@ -192,15 +199,7 @@ def table3(folder: str) -> str:
     lines += ["|---|" + "---|" * len(subsets)]
     for p in runs.rows:
         lines.append(f"| {p} | " + " | ".join(runs.cell(p, s) for s in subsets) + " |")
-    lines += [
-        "",
-        "## Missing sensors at test time",
-        "",
-        "Each sensor dropped for a share of the test items (a fixed draw, seed 0), every item encoded from what "
-        "it has left, every sensor generated and judged; 0 % is the joint posterior's coherence.",
-        "",
-    ]
-    lines += _missing_tables(runs, names, runs.cfg.get("missing_rates") or [0.0, 0.25, 0.5])
+    lines += ["", *_missing_tables(runs, names, "sensor")]
     lines += ["## The paper's claims, checked", ""]
     for metric, what in (
         ("presence image+radar -> depth (mAP)", "presence mAP"),
@@ -292,15 +291,7 @@ def table1(folder: str) -> str:
         cells += [q[3], q[4]] + [runs.cell(p, f"synergy {m}", 100, 1) for m in names]
         cells.append(f"{runs.seconds_per_epoch(p):.0f}")
         lines.append(f"| {p} | {scheme(p)} | {runs.seeds(p)} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "## Missing sensors at test time",
-        "",
-        "Each modality dropped for a share of the test items (a fixed draw, seed 0), every item encoded from "
-        "what it has left, every modality generated and judged; 0 % is the joint posterior's coherence.",
-        "",
-    ]
-    lines += _missing_tables(runs, names, runs.cfg.get("missing_rates") or [0.0, 0.25, 0.5])
+    lines += ["", *_missing_tables(runs, names, "modality")]
     lines += ["## The paper's claims, checked", ""]
     rows = [p for p in runs.cfg["presets"] if p in runs.rows]
     ecg = [p for p in rows if scheme(p) == "ECG"]

@@ -64,3 +64,20 @@ def test_a_registered_fusion_composes_with_schemes_and_trains(scheme):
         opt.zero_grad()
         losses.append(float(out.loss))
     assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < losses[0]
+
+
+def test_a_fusion_option_is_refused_on_fusions_whose_entry_does_not_name_it():
+    """The registry entry's `options` decide where an option such as mopoe's prior_expert may be set."""
+    from fusevae.fusion import make_fusion
+
+    assert fusion_entry("mopoe").options == ("prior_expert",)
+    cfg = compose(_specs(2), "synthetic", "mopoe", "joint")
+    cfg.model.fusion.prior_expert = "full"
+    make_fusion(cfg.model, 8)  # its own option: accepted
+    cfg.model.fusion.kind = "most_precise"
+    with pytest.raises(ValueError, match="fusion.prior_expert only applies to the mopoe fusion, not 'most_precise'"):
+        make_fusion(cfg.model, 8)
+    cfg.model.fusion.prior_expert = "every"
+    cfg.model.fusion.head_hidden = [8]
+    with pytest.raises(ValueError, match="head_hidden only applies to the subset_encoders and zero_fill fusions"):
+        make_fusion(cfg.model, 8)

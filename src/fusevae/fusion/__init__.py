@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..config import ModelConfig
+from ..config import FusionConfig, ModelConfig
 from .base import Fusion
 from .dropout import LatentComponentDropout
 from .experts import (
@@ -28,22 +28,22 @@ def mixture_components(kind: str, m: int) -> int:
     return fusion_entry(kind).components(m)
 
 
+# FusionConfig fields that belong to particular fusions (each registry entry's `options` names those it reads)
+OWNED_OPTIONS = ("rbcm_beta", "subsets", "prior_expert", "head_hidden", "single_head_hidden")
+
+
 def make_fusion(cfg: ModelConfig, embed_dim: int) -> Fusion:
     """The fusion named by cfg.fusion, wrapped in latent component dropout when lcd_alpha > 0."""
     f = cfg.fusion
     entry = fusion_entry(f.kind)
-    if f.rbcm_beta is not None and f.kind != "rbcm":
-        raise ValueError(f"fusion.rbcm_beta only applies to the rbcm fusion, not {f.kind!r}")
-    if f.subsets != "all" and f.kind != "subset_encoders":
-        raise ValueError(f"fusion.subsets only applies to the subset_encoders fusion, not {f.kind!r}")
-    if f.prior_expert != "every" and f.kind != "mopoe":
-        raise ValueError(f"fusion.prior_expert only applies to the mopoe fusion, not {f.kind!r}")
-    if list(f.head_hidden) != [64] and f.kind not in ("subset_encoders", "zero_fill"):
-        raise ValueError(
-            f"fusion.head_hidden only applies to the subset_encoders and zero_fill fusions, not {f.kind!r}"
-        )
-    if f.single_head_hidden is not None and f.kind != "subset_encoders":
-        raise ValueError(f"fusion.single_head_hidden only applies to the subset_encoders fusion, not {f.kind!r}")
+    defaults = FusionConfig(kind=f.kind)
+    for option in OWNED_OPTIONS:
+        if getattr(f, option) != getattr(defaults, option) and option not in entry.options:
+            owners = sorted(n for n, e in registered_fusions().items() if option in e.options)
+            raise ValueError(
+                f"fusion.{option} only applies to the {' and '.join(owners)} fusion{'s' if len(owners) > 1 else ''}, "
+                f"not {f.kind!r}"
+            )
     if f.lcd_alpha > 0 and entry.consumes != "experts":
         experts = sorted(n for n, e in registered_fusions().items() if e.consumes == "experts")
         raise ValueError(

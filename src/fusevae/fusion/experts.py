@@ -174,12 +174,14 @@ register_fusion(
     "experts",
     lambda m: 2**m - 1,
     "mixture of the products of experts of every subset",
+    options=("prior_expert",),
 )
 register_fusion(
     "rbcm",
     lambda cfg, e: RobustBayesianCommittee(cfg.fusion.rbcm_beta, cfg.logvar_max),
     "experts",
     description="robust Bayesian committee machine (sensor-fusion eq. 5-9)",
+    options=("rbcm_beta",),
 )
 register_fusion("bce", lambda cfg, e: BestComponentExpert(), "experts", description="best component expert (eq. 10-11)")
 register_fusion("rce", lambda cfg, e: RandomComponentExpert(), "experts", description="random component expert")

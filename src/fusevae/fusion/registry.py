@@ -27,6 +27,8 @@ class FusionEntry:
     consumes: str  # "experts", "embeddings" or "zero_filled": what the model hands the fusion
     components: Callable[[int], int] = single  # mixture components for M modalities (1: not a mixture)
     description: str = ""
+    # the FusionConfig fields this fusion reads besides `kind`; make_fusion refuses them set on any other fusion
+    options: tuple[str, ...] = ()
 
 
 _FUSIONS: dict[str, FusionEntry] = {}
@@ -38,12 +40,13 @@ def register_fusion(
     consumes: str,
     components: Callable[[int], int] = single,
     description: str = "",
+    options: tuple[str, ...] = (),
 ) -> FusionEntry:
     if consumes not in ("experts", "embeddings", "zero_filled"):
         raise ValueError(f"fusion {name!r}: consumes must be experts, embeddings or zero_filled, got {consumes!r}")
     if name in _FUSIONS:
         raise ValueError(f"fusion {name!r} is already registered")
-    entry = FusionEntry(name, build, consumes, components, description)
+    entry = FusionEntry(name, build, consumes, components, description, tuple(options))
     _FUSIONS[name] = entry
     return entry
 

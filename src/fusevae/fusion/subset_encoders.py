@@ -117,4 +117,5 @@ register_fusion(
     ),
     "embeddings",
     description="a separate encoder head for each subset a model needs (JMVAE, tVAE, M2VAE)",
+    options=("subsets", "head_hidden", "single_head_hidden"),
 )

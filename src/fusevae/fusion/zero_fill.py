@@ -58,4 +58,5 @@ register_fusion(
     ),
     "zero_filled",
     description="one joint encoder fed zeros for missing modalities (JMVAE-Zero)",
+    options=("head_hidden",),
 )
