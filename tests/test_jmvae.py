@@ -169,3 +169,77 @@ def test_three_modality_jmvae_ties_the_joint_to_each_leave_one_out_encoder():
         kl_diag_gaussians(q, model.fuse(encoded, batch.mask & (torch.arange(3) != m))) for m in range(3)
     )
     assert float(out.loss) == pytest.approx(float(-(joint.bound[0] - obj_cfg.alpha * kl).mean()), rel=1e-5)
+
+
+def _three_modality_jmvae(ties: str):
+    from fusevae.config import ModelConfig
+    from fusevae.data import make_batch
+
+    from .test_compose import _specs, _synthetic
+
+    torch.manual_seed(0)
+    specs = _specs(3)
+    for s in specs:
+        s.encoder_hidden, s.decoder_hidden = [16], [16]
+    model = MultimodalVAE(ModelConfig(specs, latent_dim=4, fusion=FusionConfig("subset_encoders", subsets="jmvae")))
+    data, _ = _synthetic(3, n=12)
+    batch = make_batch(data, model.names)
+    obj_cfg = api.make_config("jmvae", "mnist", [f"objective.ties={ties}"]).objective
+    obj_cfg.weights, obj_cfg.warmup_epochs, obj_cfg.warmup_fraction = {}, 0.0, 0.0
+    return model, batch, make_objective(obj_cfg, model)
+
+
+@pytest.mark.parametrize("ties", ["singles", "rest+singles"])
+def test_three_modality_jmvae_can_tie_each_single_encoder_too(ties):
+    """ties='singles': KL to each modality alone; 'rest+singles': those and eq. 17-18's leave-one-out terms."""
+    import itertools
+
+    model, batch, objective = _three_modality_jmvae(ties)
+    batch.mask[:3, 2] = False  # three items lack their third modality: their rests are singles, counted once
+    torch.manual_seed(5)
+    out = objective(model, batch, epoch=1.0)
+    torch.manual_seed(5)
+    encoded = model.encode(batch)
+    present = batch.mask.unsqueeze(0)
+    joint = objective.subset_bound(model, encoded, batch, present, present, 1.0)
+    q = DiagGaussian(joint.q.mu[0], joint.q.logvar[0])
+    n = batch.mask.shape[0]
+    terms = []  # per item, the sets tied to its joint posterior
+    for b in range(n):
+        have = [m for m in range(3) if batch.mask[b, m]]
+        sets = {(m,) for m in have}
+        if ties == "rest+singles":
+            sets |= {tuple(x for x in have if x != m) for m in have}
+        terms.append(sets)
+    assert [len(t) for t in terms] == [2] * 3 + [6 if ties == "rest+singles" else 3] * (n - 3)
+    kl = torch.zeros(n)
+    for r in (1, 2):
+        for t in itertools.combinations(range(3), r):
+            m = torch.zeros(n, 3, dtype=torch.bool)
+            m[:, list(t)] = True
+            on = torch.tensor([t in terms[b] for b in range(n)])
+            kl = kl + kl_diag_gaussians(q, model.fuse(encoded, m)) * on
+    expected = -(joint.bound[0] - objective.cfg.alpha * kl).mean()
+    assert float(out.loss) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_for_two_modalities_every_choice_of_ties_is_the_same_loss(mnist):
+    cfg = small_config()
+    cfg.fusion = FusionConfig(kind="subset_encoders", subsets="jmvae")
+    model = MultimodalVAE(cfg)
+    batch = mnist.test[torch.arange(16)]
+    batch.mask[:4, 1] = False
+    losses = []
+    for ties in ("rest", "singles", "rest+singles"):
+        obj_cfg = api.make_config("jmvae", "mnist", [f"objective.ties={ties}"]).objective
+        obj_cfg.warmup_epochs = obj_cfg.warmup_fraction = 0.0
+        torch.manual_seed(3)
+        losses.append(float(make_objective(obj_cfg, model)(model, batch, epoch=1.0).loss))
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6) and losses[0] == pytest.approx(losses[2], rel=1e-6)
+
+
+def test_ties_is_checked_and_belongs_to_jmvae():
+    with pytest.raises(ValueError, match="objective.ties must be one of rest, singles, rest\\+singles"):
+        api.make_config("jmvae", "mnist", ["objective.ties=pairs"])
+    with pytest.raises(ValueError, match="objective.ties is an option of the jmvae scheme"):
+        api.make_config("mvae", "mnist", ["objective.ties=singles"])

@@ -106,6 +106,10 @@ class ObjectiveConfig:
     l2: float = 0.0  # L2 regularisation of mu -> 0 and sigma -> 1 (SMVAE section 3)
     # jmvae (M2VAE eq. 3) and m2vae (eq. 10): weight of the KL terms between a set's posterior and its subsets'
     alpha: float = 1.0
+    # jmvae with M >= 3: the encoders its KL terms tie to the joint one. "rest": each leave-one-out set (M2VAE
+    # eq. 17-18; the single-modality encoders then learn only from items that lack modalities), "singles": each
+    # modality alone (Suzuki et al.'s unimodal encoders), "rest+singles": both. The three agree for M = 2.
+    ties: str = "rest"
     # m2vae, jmvae, jmvae_zero, tvae: beta per reconstructed set S from a normalised beta (M2VAE section 3,
     # Higgins et al. 2017): beta_S = beta_norm * D_S / D_z, D_S the data size of S, D_z the latent size
     beta_norm: float | None = None

@@ -30,6 +30,32 @@ def check_kl_tied(cfg: ObjectiveConfig, model: MultimodalVAE) -> None:
         raise ValueError(f"objective.alpha must be >= 0, got {cfg.alpha}")
 
 
+TIES = ("rest", "singles", "rest+singles")
+
+
+def tied_sets(mask: Tensor, ties: str) -> tuple[Tensor, Tensor]:
+    """The sets whose posteriors a JMVAE step ties to q(z | X): masks (T, B, M) and which rows hold a term (T, B).
+
+    "rest": X without m for each present m (eq. 17-18); "singles": each present m alone (Suzuki et al.);
+    "rest+singles": both, a set counted once (with two present modalities the rest of one is the other alone).
+    An item with one present modality has no term.
+    """
+    count = mask.sum(-1)  # (B,)
+    rows, valid = [], []
+    if ties in ("rest", "rest+singles"):
+        drop = singles(mask)  # (M, B, M)
+        rows.append(mask.unsqueeze(0) & ~drop)
+        valid.append(drop.any(-1) & (count >= 2).unsqueeze(0))
+    if ties in ("singles", "rest+singles"):
+        alone = singles(mask)
+        least = 3 if ties == "rest+singles" else 2  # with two present, the singles are already the rests
+        rows.append(alone)
+        valid.append(alone.any(-1) & (count >= least).unsqueeze(0))
+    sets, ok = torch.cat(rows), torch.cat(valid)
+    # rows without a term still need a set the fusion can encode: the item's own
+    return torch.where(ok.unsqueeze(-1), sets, mask.unsqueeze(0)), ok
+
+
 class JMVAEObjective(Objective):
     """L = ELBO(X) - alpha * sum_{m in X} KL(q(z | X) || q(z | X \\ m))  (M2VAE eq. 3; eq. 17-18 for M = 3).
 
@@ -37,14 +63,17 @@ class JMVAEObjective(Objective):
     (eq. 3). The joint ELBO reconstructs every present modality from q(z | X). Subset encoders
     with fusion.subsets='jmvae' have the encoders this needs for complete items, and for every
     pattern of missing modalities when M <= 3; any Gaussian fusion works too. An item with one
-    modality has no KL term.
+    modality has no KL term. With M >= 3, objective.ties='singles' or 'rest+singles' ties each
+    single-modality encoder as well, which eq. 17-18 trains only from items that lack modalities.
     """
 
-    options = frozenset({"alpha", "beta_norm"})
+    options = frozenset({"alpha", "beta_norm", "ties"})
 
     def __init__(self, cfg: ObjectiveConfig, model: MultimodalVAE) -> None:
         super().__init__(cfg, model)
         check_kl_tied(cfg, model)
+        if cfg.ties not in TIES:
+            raise ValueError(f"objective.ties must be one of {', '.join(TIES)}; got {cfg.ties!r}")
 
     def __call__(self, model: MultimodalVAE, batch: Batch, epoch: float | Tensor) -> ObjectiveOutput:
         beta = self.beta(epoch)
@@ -52,11 +81,7 @@ class JMVAEObjective(Objective):
         encoded = model.encode(batch)
         joint = mask.unsqueeze(0)  # (1, B, M)
         out = self.subset_bound(model, encoded, batch, joint, joint, self.set_betas(joint, epoch))
-        # row m: the item's present modalities without m; a term only where m is present and others remain
-        drop = singles(mask)  # (M, B, M)
-        rest = mask.unsqueeze(0) & ~drop
-        valid = drop.any(-1) & rest.any(-1)  # (M, B)
-        rest = torch.where(valid.unsqueeze(-1), rest, mask.unsqueeze(0))  # invalid rows: any encodable set
+        rest, valid = tied_sets(mask, self.cfg.ties)  # (T, B, M), (T, B)
         q_rest = model.fuse(encoded, rest)
         q_joint = out.q
         if not isinstance(q_joint, DiagGaussian) or not isinstance(q_rest, DiagGaussian):
