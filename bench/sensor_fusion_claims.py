@@ -91,6 +91,13 @@ class Runs:
         lines = (self.folder / "results.md").read_text().splitlines()
         return "\n\n".join(line for line in lines if line.startswith(("Protocol:", "Judges")))
 
+    def own_settings(self) -> str:
+        """The rows' own overrides from the benchmark config, so that a table says where a row departs from its preset."""
+        own = self.cfg.get("preset_overrides") or {}
+        if not own:
+            return ""
+        return "Rows' own settings: " + "; ".join(f"{p} {', '.join(o)}" for p, o in own.items()) + "."
+
     def seconds_per_epoch(self, preset: str) -> float:
         epochs = next(int(o.split("=")[1]) for o in self.cfg["overrides"] if o.startswith("train.epochs="))
         return self.mean(preset, "train s") / epochs
@@ -161,6 +168,8 @@ def table3(folder: str) -> str:
         f"configs/benchmarks/sensor_fusion_table3_scenes.yaml --out {folder}`.",
         "",
         runs.protocol(),
+        "",
+        runs.own_settings(),
         "",
         "The paper scores generated images and depth maps by a YOLOv3 detector's mAP on Multimodal Shapes 3D. Here "
         "the scenes' ground truth is which ground quadrants hold an object: **presence mAP** reads each quadrant's "
@@ -268,6 +277,8 @@ def table1(folder: str) -> str:
         f"configs/benchmarks/sensor_fusion_table1_three_images.yaml --out {folder}`.",
         "",
         runs.protocol(),
+        "",
+        runs.own_settings(),
         "",
         "The paper's Table I is on MNIST-SVHN (two modalities; SVHN the hard one), scored by digit classifiers. Here "
         "MNIST, Fashion-MNIST and Animal-MNIST are paired by class (the stand-in this machine can ship), each "
