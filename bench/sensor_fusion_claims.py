@@ -92,7 +92,7 @@ class Runs:
         return "\n\n".join(line for line in lines if line.startswith(("Protocol:", "Judges")))
 
     def own_settings(self) -> str:
-        """The rows' own overrides from the benchmark config, so that a table says where a row departs from its preset."""
+        """The rows' own overrides from the benchmark config: where a row departs from its preset."""
         own = self.cfg.get("preset_overrides") or {}
         if not own:
             return ""
