@@ -243,3 +243,13 @@ def test_ties_is_checked_and_belongs_to_jmvae():
         api.make_config("jmvae", "mnist", ["objective.ties=pairs"])
     with pytest.raises(ValueError, match="objective.ties is an option of the jmvae scheme"):
         api.make_config("mvae", "mnist", ["objective.ties=singles"])
+
+
+def test_three_modality_jmvae_with_rest_ties_warns_that_single_encoders_learn_only_from_missing_items():
+    with pytest.warns(UserWarning, match="objective.ties=rest\\+singles"):
+        _three_modality_jmvae("rest")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _three_modality_jmvae("rest+singles")

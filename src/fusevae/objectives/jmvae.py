@@ -4,6 +4,8 @@ inferred from the rest."""
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import Tensor
 
@@ -74,6 +76,13 @@ class JMVAEObjective(Objective):
         check_kl_tied(cfg, model)
         if cfg.ties not in TIES:
             raise ValueError(f"objective.ties must be one of {', '.join(TIES)}; got {cfg.ties!r}")
+        if cfg.ties == "rest" and len(model.names) >= 3:
+            warnings.warn(
+                f"jmvae on {len(model.names)} modalities with objective.ties='rest' (M2VAE eq. 17-18): the "
+                "single-modality encoders learn only from items that lack modalities; objective.ties=rest+singles "
+                "ties them to the joint encoder as well",
+                stacklevel=2,
+            )
 
     def __call__(self, model: MultimodalVAE, batch: Batch, epoch: float | Tensor) -> ObjectiveOutput:
         beta = self.beta(epoch)
