@@ -253,3 +253,7 @@ def test_registered_sets_load_through_load_dataset(monkeypatch, tiny, tmp_path):
     assert set(binary.test[torch.arange(64)].data["mnist"].unique().tolist()) <= {0.0, 1.0}
     assert binary.train.binarize == ("mnist", "fashion")
     assert fetch_dataset("emnist", tmp_path) == str(em.cache_path(tmp_path))
+    from fusevae import api
+
+    # Bernoulli means under a Bernoulli likelihood: configs start binarised, as for MNIST (issue 16)
+    assert api.make_config("m2vae", "emnist").train.binarize and api.make_config("jmvae", "memnist").train.binarize

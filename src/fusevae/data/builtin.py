@@ -437,6 +437,7 @@ register_dataset(
         _emnist_architecture,
         partial(_load_emnist, "emnist"),
         _fetch_emnist,
+        binarize=True,  # Bernoulli means of 28-px images under a Bernoulli likelihood: binarised, as for MNIST
     )
 )
 register_dataset(
@@ -448,5 +449,6 @@ register_dataset(
         _emnist_architecture,
         partial(_load_emnist, "memnist"),
         _fetch_emnist,
+        binarize=True,  # Bernoulli means of 28-px images under a Bernoulli likelihood: binarised, as for MNIST
     )
 )
