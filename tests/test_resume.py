@@ -39,32 +39,40 @@ ARGS = [
     "--set",
     "train.binarize=true",
     "--set",
-    "train.checkpoint_every_steps=7",
 ]
 
 
-def _cli(out, *extra):
-    return [sys.executable, "-m", "fusevae.cli", *ARGS, "--out", str(out), *extra]
+def _cli(out, every, *extra):
+    every_steps = f"train.checkpoint_every_steps={every}"
+    return [sys.executable, "-m", "fusevae.cli", *ARGS, every_steps, "--out", str(out), *extra]
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
-def test_sigkill_mid_epoch_then_resume_gives_bit_identical_parameters(tmp_path):
+@pytest.mark.parametrize(
+    ("every", "delay"),
+    [
+        (7, 0.3),  # last.ckpt every 7 of the 40 steps of an epoch: killed mid-epoch
+        (10**6, 0.05),  # at epoch ends only: resumed where the next epoch's data iterator is made
+    ],
+    ids=["mid-epoch", "epoch-end"],
+)
+def test_sigkill_then_resume_gives_bit_identical_parameters(tmp_path, every, delay):
     env = dict(os.environ, PYTHONHASHSEED="0")
     reference = tmp_path / "reference"
-    subprocess.run(_cli(reference), check=True, env=env, capture_output=True, timeout=600)
+    subprocess.run(_cli(reference, every), check=True, env=env, capture_output=True, timeout=600)
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(_cli(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(_cli(killed, every), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     last = killed / "checkpoints" / "last.ckpt"
     deadline = time.time() + 300
     while not last.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.005)
-    time.sleep(0.3)  # somewhere after the first mid-epoch checkpoint, mid-step or mid-write
+    time.sleep(delay)  # somewhere after the first checkpoint, mid-step or mid-write
     proc.send_signal(signal.SIGKILL)
     assert proc.wait() == -signal.SIGKILL, "the run finished before it could be killed"
     assert not (killed / "model.safetensors").exists()
 
-    subprocess.run(_cli(killed, "--resume"), check=True, env=env, capture_output=True, timeout=600)
+    subprocess.run(_cli(killed, every, "--resume"), check=True, env=env, capture_output=True, timeout=600)
     a = load_file(str(reference / "model.safetensors"))
     b = load_file(str(killed / "model.safetensors"))
     assert a.keys() == b.keys()

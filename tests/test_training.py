@@ -67,3 +67,16 @@ def test_the_thread_count_of_a_run_holds_for_that_run_only(tmp_path):
     cfg = api.make_config("mvae", data, ["train.epochs=1", "train.threads=1", "model.latent_dim=2"])
     api.train(cfg, data=data, out=tmp_path / "run", progress=False)
     assert torch.get_num_threads() == 2  # what the caller had, so later work is not silently single-threaded
+
+
+def test_mid_epoch_saves_overwrite_the_one_last_checkpoint_that_resume_reads(tmp_path, mnist):
+    # 1000 items at batch 100: 10 steps an epoch, so the epoch-end save writes last.ckpt before the first
+    # mid-epoch one (step 13), which must overwrite it rather than go to a last-v1.ckpt that resume never reads
+    cfg = api.make_config(
+        "mvae",
+        "mnist",
+        SMALL + ["train.epochs=2", "train.limit_train=1000", "train.batch_size=100", "train.checkpoint_every_steps=13"],
+    )
+    run = api.train(cfg, out=tmp_path / "r", progress=False)
+    names = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert names == ["best.ckpt", "last.ckpt"], names

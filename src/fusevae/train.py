@@ -217,16 +217,24 @@ def _fit(
     last = ckpt_dir / "last.ckpt"
     cbs: list[Any] = [
         ModelCheckpoint(
-            dirpath=ckpt_dir, filename="best", monitor="val/elbo", mode="max", save_top_k=1, save_last=True
+            dirpath=ckpt_dir,
+            filename="best",
+            monitor="val/elbo",
+            mode="max",
+            save_top_k=1,
+            save_last=True,
+            enable_version_counter=False,
         ),
     ]
     if t.checkpoint_every_steps > 0 or t.checkpoint_every_minutes > 0:
-        # mid-epoch saves of last.ckpt, so a crash loses at most this interval
+        # mid-epoch saves of last.ckpt, so a crash loses at most this interval. Both callbacks write the one
+        # last.ckpt that resume reads: with Lightning's version counter the second to write got last-v1.ckpt
         cbs.append(
             ModelCheckpoint(
                 dirpath=ckpt_dir,
                 save_top_k=0,
                 save_last=True,
+                enable_version_counter=False,
                 every_n_train_steps=t.checkpoint_every_steps or None,
                 train_time_interval=None
                 if t.checkpoint_every_steps

@@ -255,7 +255,11 @@ class BatchLoader(DataLoader):
 def batch_loader(dataset: MultimodalTensorDataset, batch_size: int, shuffle: bool, seed: int = 0) -> BatchLoader:
     """A DataLoader that hands out whole Batches from an in-memory dataset."""
     sampler = IndexBatchSampler(len(dataset), batch_size, shuffle=shuffle, seed=seed, drop_last=False)
-    return BatchLoader(dataset, sampler=sampler, batch_size=None, collate_fn=_identity)
+    # A loader of its own generator: creating an iterator draws a base seed from it, not from the global RNG that
+    # the model samples with, so where in a resumed run the iterator is made does not shift the model's draws
+    # (Lightning makes it before restoring that RNG when it resumes from an end-of-epoch checkpoint).
+    generator = torch.Generator().manual_seed(seed)
+    return BatchLoader(dataset, sampler=sampler, batch_size=None, collate_fn=_identity, generator=generator)
 
 
 def _identity(b: Batch) -> Batch:
