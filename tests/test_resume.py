@@ -38,13 +38,12 @@ ARGS = [
     "train.threads=1",
     "--set",
     "train.binarize=true",
-    "--set",
 ]
 
 
 def _cli(out, every, *extra):
-    every_steps = f"train.checkpoint_every_steps={every}"
-    return [sys.executable, "-m", "fusevae.cli", *ARGS, every_steps, "--out", str(out), *extra]
+    every_steps = ["--set", f"train.checkpoint_every_steps={every}"]
+    return [sys.executable, "-m", "fusevae.cli", *ARGS, *every_steps, "--out", str(out), *extra]
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
