@@ -120,3 +120,17 @@ def test_constants_can_be_chosen_on_the_validation_set():
     assert Evaluator(data, "unused").scored is data.test
     with pytest.raises(ValueError, match="split"):
         EvaluationSettings(split="train")
+
+
+def test_mnist_60k_trains_on_all_training_images_and_keeps_the_test_protocol():
+    full, base = load_dataset("mnist-60k", binarize=True), load_dataset("mnist", binarize=True)
+    assert (len(full.train), len(full.valid), len(full.test)) == (60000, 10000, 10000)
+    assert full.train.binarize == ("image",) and not full.valid.binarize  # dynamic in training, fixed elsewhere
+    assert torch.equal(full.test.data["image"], base.test.data["image"])  # scored on the same binarised test set
+    assert torch.equal(full.valid.data["image"], base.valid.data["image"])
+    # the first 50,000 are mnist's training items, the last 10,000 its validation items in grey (binarised per draw)
+    assert torch.equal(full.train.data["image"][:50000], base.train.data["image"])
+    assert torch.equal(full.train.labels[50000:], base.valid.labels)
+    grey = load_dataset("mnist").valid.data["image"]
+    assert torch.equal(full.train.data["image"][50000:], grey)
+    assert api.make_config("jmvae", "mnist-60k").train.binarize is True

@@ -26,6 +26,7 @@ from .paired import PARTNERS, pair_by_class
 from .polymnist import MAX_MODALITIES, make_polymnist
 from .registry import DatasetEntry, Root, dataset_entry, register_dataset
 from .scenes import N_SCENES, QUADRANTS, SHAPES, cache_path, layout_labels, load_scenes, split_scenes
+from .splits import Splits
 from .tensor_dataset import MultimodalTensorDataset
 from .transforms import TRANSFORMS, make_transforms, photo_digits
 
@@ -68,10 +69,13 @@ def _images(images: torch.Tensor, fixed_binary: bool, seed: int) -> torch.Tensor
     return torch.bernoulli(images, generator=torch.Generator().manual_seed(seed)) if fixed_binary else images
 
 
-def _load_labelled(name: str, root: Root, binarize: bool) -> MultimodalData:
-    """(image, label) sets: MNIST, Fashion-MNIST, Animal-MNIST."""
+def _load_labelled(name: str, root: Root, binarize: bool, source: str | None = None) -> MultimodalData:
+    """(image, label) sets: MNIST, Fashion-MNIST, Animal-MNIST; with a `source`, that set trained on its training
+    and validation items together (the validation items still validate, see `_FULL_TRAINING`)."""
     specs = _specs(name)
-    splits = LOADERS[name][0](root)
+    splits = LOADERS[source or name][0](root)
+    if source is not None:
+        splits = Splits(splits.train.concat(splits.valid), splits.valid, splits.test)
     mods = ("image", "label")
 
     def ds(split, dynamic: bool, seed: int = 0):  # noqa: ANN001, ANN202
@@ -246,6 +250,27 @@ for _name, _text in _DESCRIPTIONS.items():
             partial(_labelled_fetch, _name),
             TABLE1,
             binarize=True,  # SMVAE Table 1 / JMVAE / MultiVae score binarised images
+        )
+    )
+
+
+# MNIST trained on all 60,000 training images: the protocol of JMVAE's published -86.86 (Suzuki et al. 2016) and
+# of MultiVae's reproduction of it (its reproduce_jmvae script trains on the whole MNIST training set). Training
+# needs a validation pass, so the classic last 10,000 still validate, but they are seen in training: their ELBO
+# and the best.ckpt it picks are not held-out numbers, and a benchmark scores the last epoch's weights.
+_FULL_TRAINING = {"mnist-60k": "mnist"}
+for _name, _source in _FULL_TRAINING.items():
+    register_dataset(
+        DatasetEntry(
+            _name,
+            f"{_source} trained on all 60,000 training images (training + validation, as JMVAE's and MultiVae's "
+            "published numbers); the last 10,000 still validate but are seen in training; test as "
+            f"{_source}",
+            _mnist_like,
+            partial(_load_labelled, _name, source=_source),
+            partial(_labelled_fetch, _source),
+            TABLE1,
+            binarize=True,
         )
     )
 

@@ -17,6 +17,10 @@ class Split:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
+    def concat(self, other: Split) -> Split:
+        """This split's items followed by `other`'s."""
+        return Split(torch.cat([self.images, other.images]), torch.cat([self.labels, other.labels]))
+
 
 @dataclass
 class Splits:
