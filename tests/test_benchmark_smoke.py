@@ -6,6 +6,7 @@ its data, or a figure that is no longer drawn shows here rather than hours into 
 """
 
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -77,4 +78,14 @@ def test_the_table1_three_image_config_writes_its_tables(tmp_path, monkeypatch):
     result, md, cfg = _smoke("configs/benchmarks/sensor_fusion_table1_three_images.yaml", tmp_path, [])
     row = result["rows"]["jmvae"]
     assert "joint coherence" in row and any(k.startswith("synergy") for k in row)
+    pairs = ["joint coherence mnist+fashion", "joint coherence mnist+animal", "joint coherence fashion+animal"]
+    assert all(k in row for k in pairs) and all(row["joint coherence"][0] <= row[k][0] for k in pairs)
     assert "## Coherence with a sensor missing" in md
+    # a cell scored before a metric existed gets it on the next run, from its saved model, the rest left as it was
+    record_path = tmp_path / cfg.name / "runs" / "jmvae" / "seed0" / "benchmark.json"
+    record = json.loads(record_path.read_text())
+    before = dict(record["metrics"])
+    record["metrics"] = {k: v for k, v in before.items() if k not in pairs}
+    record_path.write_text(json.dumps(record))
+    Benchmark(cfg, tmp_path / cfg.name).run(progress=False)
+    assert json.loads(record_path.read_text())["metrics"] == before

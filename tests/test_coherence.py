@@ -8,7 +8,7 @@ from fusevae.config import FusionConfig, ModalityConfig, ModelConfig
 from fusevae.data import MultimodalTensorDataset
 from fusevae.distributions import DiagGaussian
 from fusevae.metrics.classifier import Classifier
-from fusevae.metrics.coherence import cross_coherence, joint_coherence
+from fusevae.metrics.coherence import cross_coherence, joint_coherence, pairwise_joint_coherence
 from fusevae.model import MultimodalVAE
 
 C = 10
@@ -63,6 +63,25 @@ def test_a_model_that_copies_the_class_is_fully_coherent():
     assert joint_coherence(model, judges, n=3000) == 1.0
 
 
+def test_pairwise_joint_coherence_scores_each_pair_from_the_same_prior_samples():
+    mods = [ModalityConfig(n, "vector", [C], likelihood="gaussian", encoder_hidden=[16]) for n in "abc"]
+    model = MultimodalVAE(ModelConfig(modalities=mods, latent_dim=C, fusion=FusionConfig(kind="poe")))
+    shift = torch.roll(torch.eye(C), 1, 0)  # c decodes class k + 1 where a and b decode k
+    for name, weight in (("a", torch.eye(C)), ("b", torch.eye(C)), ("c", shift)):
+        model.nets[name].decoder = nn.Linear(C, C)
+        with torch.no_grad():
+            model.nets[name].decoder.weight.copy_(weight)
+            model.nets[name].decoder.bias.zero_()
+    judges = {n: _argmax_judge() for n in "abc"}
+    pairs = pairwise_joint_coherence(model, judges, n=2000)
+    assert pairs == {("a", "b"): 1.0, ("a", "c"): 0.0, ("b", "c"): 0.0}
+    assert joint_coherence(model, judges, n=2000) == 0.0
+    torch.manual_seed(0)
+    random = MultimodalVAE(ModelConfig(modalities=mods, latent_dim=C, fusion=FusionConfig(kind="poe")))
+    every = joint_coherence(random, judges, n=2000, seed=4)
+    assert all(every <= v for v in pairwise_joint_coherence(random, judges, n=2000, seed=4).values())
+
+
 def test_a_random_decoder_is_coherent_by_chance_only():
     model, data = _model(), _data()
     scores = cross_coherence(model, data, {"image": _argmax_judge()}, seed=1)
@@ -91,3 +110,11 @@ def test_coherence_rejects_what_it_cannot_score():
         joint_coherence(model, {})
     with pytest.raises(ValueError, match="must name at least one"):
         cross_coherence(model, data, {}, subsets=[["radar"]])
+
+
+def test_pairwise_joint_coherence_is_refused_by_name_on_two_modalities(mnist):
+    from fusevae.evaluation import check_metrics
+
+    with pytest.raises(ValueError, match="joint_pairs.*three or more"):
+        check_metrics(["joint_pairs"], mnist)
+    assert "joint_pairs" not in check_metrics(["all"], mnist) and "coherence" in check_metrics(["all"], mnist)

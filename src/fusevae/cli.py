@@ -157,8 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--metrics",
         default="likelihood",
-        help="comma-separated: likelihood, subset_elbo, coherence, presence, synergy, latent, missing, cross_error, "
-        "or all (default likelihood)",
+        help="comma-separated: likelihood, subset_elbo, coherence, joint_pairs, presence, synergy, latent, missing, "
+        "cross_error, or all (default likelihood)",
     )
     e.add_argument(
         "--proposal",

@@ -2,7 +2,8 @@
 
 `likelihood`: the importance-sampled table of the data's evaluation spec; `subset_elbo`: M2VAE eq. 12,
 the ELBO of every modality under each subset's encoder; `coherence`: cross coherence of every subset
--> missing judged modality and joint coherence; `presence`: where classes are bitmasks of presence attributes
+-> missing judged modality and joint coherence; `joint_pairs`: with three or more modalities, the joint coherence
+of each pair (comparable with a two-modality paper's); `presence`: where classes are bitmasks of presence attributes
 (the scenes' layouts), the average precision of each attribute in generated data (a detector's kind of score);
 `cross_error`: the mean squared error of each real-valued modality generated from each other one and from all
 others; `synergy`: the gain against unimodal VAEs; `missing`: coherence with sensors dropped from a share of the
@@ -21,7 +22,17 @@ from .config import ExperimentConfig
 from .data import MultimodalData
 from .model import MultimodalVAE
 
-METRICS = ("likelihood", "subset_elbo", "coherence", "presence", "synergy", "latent", "missing", "cross_error")
+METRICS = (
+    "likelihood",
+    "subset_elbo",
+    "coherence",
+    "joint_pairs",
+    "presence",
+    "synergy",
+    "latent",
+    "missing",
+    "cross_error",
+)
 
 
 @dataclass
@@ -57,10 +68,17 @@ def check_metrics(metrics: list[str] | tuple[str, ...], data: MultimodalData | N
     if unknown:
         raise ValueError(f"unknown metric(s) {unknown}; expected some of {list(METRICS)} or 'all'")
     if data is not None and not data.has_labels:
-        needs = [m for m in asked if m in ("coherence", "presence", "synergy", "latent", "missing")]
+        needs = [m for m in asked if m in ("coherence", "joint_pairs", "presence", "synergy", "latent", "missing")]
         if needs and list(metrics) != ["all"]:
             raise ValueError(f"metrics {needs} need class labels, and data set {data.name!r} has none")
         asked = [m for m in asked if m not in needs]
+    if data is not None and "joint_pairs" in asked and len(data.names) < 3:
+        if list(metrics) != ["all"]:
+            raise ValueError(
+                f"metric 'joint_pairs' needs three or more modalities (with two it is the joint coherence), and data "
+                f"set {data.name!r} has {len(data.names)}"
+            )
+        asked.remove("joint_pairs")
     if data is not None and "presence" in asked and not data.class_bits:
         if list(metrics) != ["all"]:
             raise ValueError(
@@ -139,7 +157,7 @@ class Evaluator:
 
         `on_stage(name)` is called as each metric starts (the benchmark's progress bar).
         """
-        from .metrics.coherence import cross_coherence, joint_coherence
+        from .metrics.coherence import cross_coherence, joint_coherence, pairwise_joint_coherence
 
         model.eval()
         s, data = self.settings, self.data
@@ -170,6 +188,13 @@ class Evaluator:
             out.update(coherence_by_inputs(cells))
             if len([n for n in model.names if n in nets or model.nets[n].cfg.kind == "label"]) > 1:
                 out["joint coherence"] = joint_coherence(model, nets, n=s.joint_samples, seed=seed)
+        if "joint_pairs" in asked:
+            stage("joint coherence of pairs")
+            nets = {m: j.net for m, j in self.judges().items()}
+            judged = [n for n in model.names if n in nets or model.nets[n].cfg.kind == "label"]
+            pairs = pairwise_joint_coherence(model, nets, n=s.joint_samples, seed=seed) if len(judged) > 2 else {}
+            for (a, b), v in pairs.items():
+                out[f"joint coherence {a}+{b}"] = v
         if "presence" in asked:
             stage("presence")
             from .metrics.presence import presence_ap

@@ -120,20 +120,42 @@ def _cross(
 
 
 @torch.no_grad()
-def joint_coherence(
-    model: MultimodalVAE, judges: Mapping[str, Classifier], n: int = 10_000, batch_size: int = 1024, seed: int = 0
-) -> float:
-    """Fraction of prior samples z ~ p(z) whose decoded judged modalities are all given the same class."""
+def _prior_predictions(
+    model: MultimodalVAE, judges: Mapping[str, Classifier], n: int, batch_size: int, seed: int
+) -> tuple[list[str], Tensor]:
+    """(judged modalities, their classes (J, n)) for n prior samples z ~ p(z), the same z for every model."""
     judged = _judged(model, judges)
     if len(judged) < 2:
         raise ValueError(f"joint coherence needs at least two judged modalities, got {judged}")
     model.eval()
     device = next(model.parameters()).device
-    g = torch.Generator(device=device).manual_seed(seed)  # z from the prior, the same for every model
-    agree = 0
+    g = torch.Generator(device=device).manual_seed(seed)
+    preds = []
     for start in range(0, n, batch_size):
         z = torch.randn(min(batch_size, n - start), model.latent_dim, generator=g, device=device)
         params = model.decode(z, judged)
-        preds = torch.stack([judged_classes(model, judges, t, params[t]) for t in judged])
-        agree += int((preds == preds[:1]).all(0).sum())
-    return agree / n
+        preds.append(torch.stack([judged_classes(model, judges, t, params[t]) for t in judged]))
+    return judged, torch.cat(preds, 1)
+
+
+def joint_coherence(
+    model: MultimodalVAE, judges: Mapping[str, Classifier], n: int = 10_000, batch_size: int = 1024, seed: int = 0
+) -> float:
+    """Fraction of prior samples z ~ p(z) whose decoded judged modalities are all given the same class."""
+    _, preds = _prior_predictions(model, judges, n, batch_size, seed)
+    return int((preds == preds[:1]).all(0).sum()) / preds.shape[1]
+
+
+def pairwise_joint_coherence(
+    model: MultimodalVAE, judges: Mapping[str, Classifier], n: int = 10_000, batch_size: int = 1024, seed: int = 0
+) -> dict[tuple[str, str], float]:
+    """Joint coherence of each pair of judged modalities from the same prior samples: with three or more
+    modalities the all-agree score falls with their number (chance 1/C^(M-1)), a pair's is comparable with a
+    two-modality paper's (MMVAE's, the sensor-fusion paper's Table I)."""
+    judged, preds = _prior_predictions(model, judges, n, batch_size, seed)
+    return {
+        (a, b): int((preds[i] == preds[j]).sum()) / preds.shape[1]
+        for i, a in enumerate(judged)
+        for j, b in enumerate(judged)
+        if i < j
+    }
