@@ -6,6 +6,7 @@ its data, or a figure that is no longer drawn shows here rather than hours into 
 """
 
 import dataclasses
+import importlib.util
 import json
 
 import pytest
@@ -89,3 +90,9 @@ def test_the_table1_three_image_config_writes_its_tables(tmp_path, monkeypatch):
     record_path.write_text(json.dumps(record))
     Benchmark(cfg, tmp_path / cfg.name).run(progress=False)
     assert json.loads(record_path.read_text())["metrics"] == before
+    # the claims script reads the cells: the paper's two-modality joint coherence beside each pair's
+    spec = importlib.util.spec_from_file_location("claims", "bench/sensor_fusion_claims.py")
+    claims = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(claims)
+    text = claims.table1(tmp_path / cfg.name)
+    assert "joint % (mnist+fashion)" in text and "| jmvae |" in text and "mean over the three pairs" in text
