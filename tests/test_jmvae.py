@@ -112,6 +112,28 @@ def test_the_jmvae_loss_is_the_joint_elbo_minus_alpha_times_the_single_kls(mnist
     assert float(kl[:4].abs().max()) < 1e-5  # an item with one modality: its joint posterior is that modality's
 
 
+def test_annealed_ties_rise_with_the_warm_up_and_plain_ties_hold_from_the_start(mnist):
+    cfg = small_config()
+    cfg.fusion = FusionConfig(kind="subset_encoders", subsets="jmvae")
+    model = MultimodalVAE(cfg)
+    batch = mnist.test[torch.arange(16)]
+
+    def loss(epoch: float, **changes) -> float:
+        obj_cfg = api.make_config("jmvae", "mnist").objective
+        obj_cfg.warmup_fraction, obj_cfg.warmup_epochs = 0.0, 4.0
+        for k, v in changes.items():
+            setattr(obj_cfg, k, v)
+        torch.manual_seed(3)
+        return float(make_objective(obj_cfg, model)(model, batch, epoch=epoch).loss)
+
+    alpha = api.make_config("jmvae", "mnist").objective.alpha
+    for epoch in (0.0, 1.0, 4.0, 6.0):
+        factor = min(epoch / 4.0, 1.0)
+        # annealed ties at epoch e are plain ties with alpha scaled by the warm-up factor
+        assert loss(epoch, anneal_ties=True) == pytest.approx(loss(epoch, alpha=alpha * factor), rel=1e-6)
+    assert loss(0.0, anneal_ties=True) < loss(0.0)  # at the start only the plain form pays for the ties
+
+
 # the jmvae preset's subset heads (MultiVae's) reset, so that another fusion can be named by overrides
 _DEFAULT_HEADS = ["model.fusion.head_hidden=[64]", "model.fusion.single_head_hidden=null"]
 

@@ -110,6 +110,9 @@ class ObjectiveConfig:
     # eq. 17-18; the single-modality encoders then learn only from items that lack modalities), "singles": each
     # modality alone (Suzuki et al.'s unimodal encoders), "rest+singles": both. The three agree for M = 2.
     ties: str = "rest"
+    # jmvae: the KL warm-up also scales the alpha-weighted tie terms, as MultiVae's JMVAE does (its annealing factor
+    # multiplies the prior KL and the joint-to-single KLs together); off: ties at full weight from the first step
+    anneal_ties: bool = False
     # m2vae, jmvae, jmvae_zero, tvae: beta per reconstructed set S from a normalised beta (M2VAE section 3,
     # Higgins et al. 2017): beta_S = beta_norm * D_S / D_z, D_S the data size of S, D_z the latent size
     beta_norm: float | None = None

@@ -69,7 +69,7 @@ class JMVAEObjective(Objective):
     single-modality encoder as well, which eq. 17-18 trains only from items that lack modalities.
     """
 
-    options = frozenset({"alpha", "beta_norm", "ties"})
+    options = frozenset({"alpha", "beta_norm", "ties", "anneal_ties"})
 
     def __init__(self, cfg: ObjectiveConfig, model: MultimodalVAE) -> None:
         super().__init__(cfg, model)
@@ -97,7 +97,8 @@ class JMVAEObjective(Objective):
             raise TypeError("scheme 'jmvae' needs Gaussian posteriors")
         kl = kl_diag_gaussians(q_joint, q_rest) * valid
         bound = out.bound[0]
-        loss = -(bound - self.cfg.alpha * kl.sum(0)).mean()
+        alpha = self.cfg.alpha * self.warmup(epoch) if self.cfg.anneal_ties else self.cfg.alpha
+        loss = -(bound - alpha * kl.sum(0)).mean()
         return ObjectiveOutput(
             loss,
             {"bound": bound.mean().detach(), "kl_rest": kl.sum(0).mean().detach(), "beta": torch.as_tensor(beta)},
