@@ -223,3 +223,33 @@ def test_the_table3_scenes_config_runs_end_to_end_at_a_smoke_budget(tmp_path):
     ap = result["rows"]["rbcm+ecg"]["presence image+radar -> depth (mAP)"][0]
     assert 0.0 <= ap <= 1.0 and "## Presence AP of generated data" in md
     assert "presence image+radar -> depth: AP far-left" in result["rows"]["rbcm+ecg"]
+
+
+def test_status_reads_each_cell_from_its_folder_and_tables_come_from_the_finished_ones(tmp_path, capsys):
+    cfg = _config(presets=["mvae", "mopoe"], seeds=[0], preset_seeds={"mvae": [0, 1, 2]})
+    cfg = BenchmarkConfig(**{**cfg.__dict__, "overrides": [*cfg.overrides, "train.epochs=5"]})
+    bench = Benchmark(cfg, tmp_path)
+    done = bench.run_dir("mvae", 0)
+    done.mkdir(parents=True)
+    (done / "benchmark.json").write_text(json.dumps({"metrics": {"joint coherence": 0.5}, "judges": {}}))
+    scoring = bench.run_dir("mvae", 1)
+    scoring.mkdir(parents=True)
+    (scoring / "model.safetensors").write_bytes(b"")
+    training = bench.run_dir("mvae", 2) / "logs"
+    training.mkdir(parents=True)
+    rows = ["epoch,step,train/loss,val/elbo", "0,9,1.0,", "0,9,,-90.0", "1,19,0.9,", "1,19,,-89.0", "2,29,0.8,"]
+    (training / "metrics.csv").write_text("\n".join(rows) + "\n")
+    got = {(c.preset, c.seed): (c.state, c.epochs_done, c.epochs) for c in bench.status()}
+    assert got == {
+        ("mvae", 0): ("finished", 5, 5),
+        ("mvae", 1): ("trained, scoring", 5, 5),
+        ("mvae", 2): ("training", 2, 5),  # epoch 2 has no validation pass yet
+        ("mopoe", 0): ("not started", 0, 5),
+    }
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps(cfg.__dict__))
+    cli.main(["benchmark", str(path), "--out", str(tmp_path), "--status", "--tables"])
+    printed = capsys.readouterr().out
+    assert "| mvae | 2 | training | 2 of 5 |" in printed and "1 of 4 cells finished." in printed
+    assert "**Incomplete: 1 of 4 cells finished**" in printed and "| mvae | 0.500 |" in printed
+    assert not (tmp_path / "benchmark_config.json").exists()  # nothing was run

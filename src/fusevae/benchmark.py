@@ -127,6 +127,34 @@ def _write_json(path: Path, obj: Any) -> None:
     os.replace(part, path)
 
 
+@dataclass
+class CellStatus:
+    """One (preset, seed) cell of a benchmark folder: its state and the epochs its log shows done."""
+
+    preset: str
+    seed: int
+    state: str  # finished | trained, scoring | training | not started
+    epochs_done: int
+    epochs: int
+
+
+def _epochs_logged(metrics_csv: Path) -> int:
+    """Epochs that finished their validation pass, from a run's CSV log (0 without one)."""
+    if not metrics_csv.exists():
+        return 0
+    with open(metrics_csv, newline="") as f:
+        done = {int(r["epoch"]) for r in csv.DictReader(f) if r.get("val/elbo")}
+    return max(done) + 1 if done else 0
+
+
+def status_table(cells: list[CellStatus]) -> str:
+    """The cells as a markdown table, with how many are finished."""
+    lines = ["| preset | seed | state | epochs |", "|---|---|---|---|"]
+    lines += [f"| {c.preset} | {c.seed} | {c.state} | {c.epochs_done} of {c.epochs} |" for c in cells]
+    finished = sum(c.state == "finished" for c in cells)
+    return "\n".join([*lines, "", f"{finished} of {len(cells)} cells finished."])
+
+
 class Benchmark:
     """One benchmark folder: the config, a run per (preset, seed), caches, and the aggregated tables."""
 
@@ -166,6 +194,22 @@ class Benchmark:
 
     def done(self, preset: str, seed: int) -> bool:
         return (self.run_dir(preset, seed) / "benchmark.json").exists()
+
+    def status(self) -> list[CellStatus]:
+        """Where each cell stands, read from its folder without loading data or models (safe beside a running
+        benchmark): finished, trained and being scored, training (epochs done, from its log), or not started."""
+        cells = []
+        for (preset, seed), cfg in self.configs.items():
+            run, epochs = self.run_dir(preset, seed), cfg.train.epochs
+            if self.done(preset, seed):
+                cells.append(CellStatus(preset, seed, "finished", epochs, epochs))
+            elif (run / "model.safetensors").exists():
+                cells.append(CellStatus(preset, seed, "trained, scoring", epochs, epochs))
+            elif (run / "checkpoints" / "last.ckpt").exists() or (run / "logs" / "metrics.csv").exists():
+                cells.append(CellStatus(preset, seed, "training", _epochs_logged(run / "logs" / "metrics.csv"), epochs))
+            else:
+                cells.append(CellStatus(preset, seed, "not started", 0, epochs))
+        return cells
 
     def check_finished(self) -> None:
         """Refuse a folder whose finished cells were trained under another config than this one builds.

@@ -115,8 +115,17 @@ def _data(a: argparse.Namespace) -> None:
 
 
 def _benchmark(a: argparse.Namespace) -> None:
-    from .benchmark import run_benchmark
+    from .benchmark import Benchmark, BenchmarkConfig, run_benchmark, status_table
 
+    if a.status or a.tables:
+        cfg = BenchmarkConfig.load(a.config)
+        bench = Benchmark(cfg, Path(a.out or Path("runs") / "benchmarks" / cfg.name), a.data_dir)
+        if a.status:
+            print(status_table(bench.status()))
+        if a.tables:
+            bench.write_tables()
+            print((bench.out / "results.md").read_text())
+        return
     folder = run_benchmark(a.config, a.out, a.data_dir, progress=not a.no_progress)
     print((folder / "results.md").read_text())
 
@@ -187,6 +196,13 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("benchmark", help="presets x seeds on one data set: one table (resumable)")
     b.add_argument("config", help="a benchmark config (JSON or YAML), e.g. configs/benchmarks/smvae_table1_mnist.yaml")
     b.add_argument("--out", default=None, help="benchmark folder (default runs/benchmarks/NAME)")
+    b.add_argument("--status", action="store_true", help="say where each cell stands; trains nothing")
+    b.add_argument(
+        "--tables",
+        action="store_true",
+        help="write results.md / results.csv from the finished cells now (marked incomplete if some are not); "
+        "trains nothing, safe beside a running benchmark",
+    )
     b.set_defaults(func=_benchmark)
 
     for sp in (t, e, g, d, b):
