@@ -549,6 +549,11 @@ def _markdown(
     return "\n".join(out) + "\n"
 
 
+def benchmark_folder(cfg: BenchmarkConfig, out: str | os.PathLike[str] | None = None) -> Path:
+    """`out`, else the default folder of a benchmark: runs/benchmarks/<name>."""
+    return Path(out or Path("runs") / "benchmarks" / cfg.name)
+
+
 def run_benchmark(
     config: str | os.PathLike[str] | BenchmarkConfig,
     out: str | os.PathLike[str] | None = None,
@@ -561,7 +566,7 @@ def run_benchmark(
     `data` (a MultimodalData) runs it on a user's data object instead of `config.data`.
     """
     cfg = config if isinstance(config, BenchmarkConfig) else BenchmarkConfig.load(config)
-    folder = Path(out or Path("runs") / "benchmarks" / cfg.name)
+    folder = benchmark_folder(cfg, out)
     started = time.perf_counter()
     Benchmark(cfg, folder, data_dir, data).run(progress=progress)
     if progress:

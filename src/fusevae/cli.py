@@ -115,11 +115,11 @@ def _data(a: argparse.Namespace) -> None:
 
 
 def _benchmark(a: argparse.Namespace) -> None:
-    from .benchmark import Benchmark, BenchmarkConfig, run_benchmark, status_table
+    from .benchmark import Benchmark, BenchmarkConfig, benchmark_folder, run_benchmark, status_table
 
     if a.status or a.tables:
         cfg = BenchmarkConfig.load(a.config)
-        bench = Benchmark(cfg, Path(a.out or Path("runs") / "benchmarks" / cfg.name), a.data_dir)
+        bench = Benchmark(cfg, benchmark_folder(cfg, a.out), a.data_dir)
         if a.status:
             print(status_table(bench.status()))
         if a.tables:

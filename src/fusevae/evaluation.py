@@ -157,7 +157,7 @@ class Evaluator:
 
         `on_stage(name)` is called as each metric starts (the benchmark's progress bar).
         """
-        from .metrics.coherence import cross_coherence, joint_coherence, pairwise_joint_coherence
+        from .metrics.coherence import cross_coherence, judged_names, prior_predictions
 
         model.eval()
         s, data = self.settings, self.data
@@ -186,15 +186,17 @@ class Evaluator:
                 key = f"coherence {'+'.join(c.inputs)} -> {c.target}"
                 out[f"{key} (micro)"], out[f"{key} (macro)"] = c.micro, c.macro
             out.update(coherence_by_inputs(cells))
-            if len([n for n in model.names if n in nets or model.nets[n].cfg.kind == "label"]) > 1:
-                out["joint coherence"] = joint_coherence(model, nets, n=s.joint_samples, seed=seed)
-        if "joint_pairs" in asked:
-            stage("joint coherence of pairs")
-            nets = {m: j.net for m, j in self.judges().items()}
-            judged = [n for n in model.names if n in nets or model.nets[n].cfg.kind == "label"]
-            pairs = pairwise_joint_coherence(model, nets, n=s.joint_samples, seed=seed) if len(judged) > 2 else {}
-            for (a, b), v in pairs.items():
-                out[f"joint coherence {a}+{b}"] = v
+        # joint coherence (metric coherence) and that of each pair (joint_pairs) from one decode of the prior samples
+        judges = {m: j.net for m, j in self.judges().items()} if {"coherence", "joint_pairs"} & set(asked) else {}
+        judged = judged_names(model, judges)
+        want_all, want_pairs = "coherence" in asked and len(judged) > 1, "joint_pairs" in asked and len(judged) > 2
+        if want_all or want_pairs:
+            stage("joint coherence of pairs" if want_pairs else "coherence")
+            prior = prior_predictions(model, judges, n=s.joint_samples, seed=seed)
+            if want_all:
+                out["joint coherence"] = prior.all_agree()
+            if want_pairs:
+                out.update({f"joint coherence {a}+{b}": v for (a, b), v in prior.pairs().items()})
         if "presence" in asked:
             stage("presence")
             from .metrics.presence import presence_ap

@@ -33,7 +33,7 @@ class CoherenceScore:
     n: int
 
 
-def _judged(model: MultimodalVAE, judges: Mapping[str, Classifier]) -> list[str]:
+def judged_names(model: MultimodalVAE, judges: Mapping[str, Classifier]) -> list[str]:
     """Modalities that can be scored: label modalities and those with a judge."""
     unknown = sorted(set(judges) - set(model.names))
     if unknown:
@@ -74,7 +74,7 @@ def cross_coherence(
     """
     if dataset.labels is None:
         raise ValueError("coherence needs a data set with class labels")
-    judged = _judged(model, judges)
+    judged = judged_names(model, judges)
     names = list(model.names)
     if subsets is None:  # the proper subsets the model can encode
         subsets = [s for s in model.encodable_subsets() if len(s) < len(names)]
@@ -119,12 +119,36 @@ def _cross(
     return out
 
 
+@dataclass
+class PriorPredictions:
+    """The judged classes of every judged modality decoded from the same n prior samples z ~ p(z)."""
+
+    modalities: list[str]
+    classes: Tensor  # (J, n)
+
+    def all_agree(self) -> float:
+        """Joint coherence: the fraction of samples whose judged modalities all get the same class."""
+        return int((self.classes == self.classes[:1]).all(0).sum()) / self.classes.shape[1]
+
+    def pairs(self) -> dict[tuple[str, str], float]:
+        """Joint coherence of each pair of judged modalities: with three or more the all-agree score falls with
+        their number (chance 1/C^(M-1)); a pair's is comparable with a two-modality paper's (MMVAE's, the
+        sensor-fusion paper's Table I)."""
+        c, names = self.classes, self.modalities
+        return {
+            (a, b): int((c[i] == c[j]).sum()) / c.shape[1]
+            for i, a in enumerate(names)
+            for j, b in enumerate(names)
+            if i < j
+        }
+
+
 @torch.no_grad()
-def _prior_predictions(
-    model: MultimodalVAE, judges: Mapping[str, Classifier], n: int, batch_size: int, seed: int
-) -> tuple[list[str], Tensor]:
-    """(judged modalities, their classes (J, n)) for n prior samples z ~ p(z), the same z for every model."""
-    judged = _judged(model, judges)
+def prior_predictions(
+    model: MultimodalVAE, judges: Mapping[str, Classifier], n: int = 10_000, batch_size: int = 1024, seed: int = 0
+) -> PriorPredictions:
+    """Decode n prior samples (the same z for every model: seeded) into every judged modality and judge them."""
+    judged = judged_names(model, judges)
     if len(judged) < 2:
         raise ValueError(f"joint coherence needs at least two judged modalities, got {judged}")
     model.eval()
@@ -135,27 +159,18 @@ def _prior_predictions(
         z = torch.randn(min(batch_size, n - start), model.latent_dim, generator=g, device=device)
         params = model.decode(z, judged)
         preds.append(torch.stack([judged_classes(model, judges, t, params[t]) for t in judged]))
-    return judged, torch.cat(preds, 1)
+    return PriorPredictions(judged, torch.cat(preds, 1))
 
 
 def joint_coherence(
     model: MultimodalVAE, judges: Mapping[str, Classifier], n: int = 10_000, batch_size: int = 1024, seed: int = 0
 ) -> float:
     """Fraction of prior samples z ~ p(z) whose decoded judged modalities are all given the same class."""
-    _, preds = _prior_predictions(model, judges, n, batch_size, seed)
-    return int((preds == preds[:1]).all(0).sum()) / preds.shape[1]
+    return prior_predictions(model, judges, n, batch_size, seed).all_agree()
 
 
 def pairwise_joint_coherence(
     model: MultimodalVAE, judges: Mapping[str, Classifier], n: int = 10_000, batch_size: int = 1024, seed: int = 0
 ) -> dict[tuple[str, str], float]:
-    """Joint coherence of each pair of judged modalities from the same prior samples: with three or more
-    modalities the all-agree score falls with their number (chance 1/C^(M-1)), a pair's is comparable with a
-    two-modality paper's (MMVAE's, the sensor-fusion paper's Table I)."""
-    judged, preds = _prior_predictions(model, judges, n, batch_size, seed)
-    return {
-        (a, b): int((preds[i] == preds[j]).sum()) / preds.shape[1]
-        for i, a in enumerate(judged)
-        for j, b in enumerate(judged)
-        if i < j
-    }
+    """Joint coherence of each pair of judged modalities, from the same prior samples (PriorPredictions.pairs)."""
+    return prior_predictions(model, judges, n, batch_size, seed).pairs()

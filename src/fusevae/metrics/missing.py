@@ -17,7 +17,7 @@ import torch
 from ..data.tensor_dataset import MultimodalTensorDataset
 from ..model import MultimodalVAE
 from .classifier import Classifier, accuracies
-from .coherence import _judged, _num_classes, judged_classes
+from .coherence import _num_classes, judged_classes, judged_names
 
 RATES = (0.0, 0.25, 0.5)  # the shares of test items that lose the sensor (issue 17's setting)
 
@@ -48,7 +48,7 @@ def coherence_with_missing(
         if not 0.0 <= r < 1.0:
             raise ValueError(f"missing rates must be in [0, 1), got {r}")
     model.eval()
-    judged = _judged(model, judges)
+    judged = judged_names(model, judges)
     device = next(model.parameters()).device
     out: list[MissingScore] = []
     for m in model.names:
