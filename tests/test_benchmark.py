@@ -253,3 +253,16 @@ def test_status_reads_each_cell_from_its_folder_and_tables_come_from_the_finishe
     assert "| mvae | 2 | training | 2 of 5 |" in printed and "1 of 4 cells finished." in printed
     assert "**Incomplete: 1 of 4 cells finished**" in printed and "| mvae | 0.500 |" in printed
     assert not (tmp_path / "benchmark_config.json").exists()  # nothing was run
+
+
+def test_judges_kept_in_a_shared_folder_judge_every_benchmark_that_names_it(tmp_path, monkeypatch, mnist):
+    from fusevae.metrics import classifier
+
+    shared = tmp_path / "judges"
+    first = Benchmark(_config(judges=str(shared)), tmp_path / "a").evaluator().judges()
+    assert [p.suffix for p in sorted(shared.iterdir())] == [".json", ".safetensors"]
+    assert not (tmp_path / "a" / "cache").exists()  # not in the benchmark's own cache
+    monkeypatch.setattr(classifier, "fit_classifier", lambda *a, **k: pytest.fail("a shared judge was trained again"))
+    second = Benchmark(_config(judges=str(shared)), tmp_path / "b").evaluator().judges()
+    for name, a in first["image"].net.state_dict().items():
+        assert (second["image"].net.state_dict()[name] == a).all()

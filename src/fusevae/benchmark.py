@@ -66,6 +66,10 @@ class BenchmarkConfig:
     probe_items: int = 10_000  # training items the linear probes are fitted on
     judge_epochs: int = 3  # coherence judges: epochs on the training set ...
     judge_items: int = 0  # ... of its first n items (0: all)
+    # folder the judges are kept in, shared by benchmarks and sessions (relative to the working directory; "" keeps
+    # them in <out>/cache): judges retrained on another machine differ, so a table resumed elsewhere stays judged by
+    # one set. The shipped configs use bench/judges, committed beside the results they scored.
+    judges: str = ""
     # coherence with each sensor dropped from these shares of the test items (the sensor-fusion setting); [] skips it
     missing_rates: list[float] = field(default_factory=list)
     presence: bool = True  # AP of each presence attribute in generated data, where classes are bitmasks (scenes)
@@ -287,7 +291,7 @@ class Benchmark:
                 split=c.split,
                 missing_rates=tuple(c.missing_rates),
             )
-            self._evaluator = Evaluator(self.data, self.out / "cache", settings)
+            self._evaluator = Evaluator(self.data, self.out / "cache", settings, judge_dir=c.judges or None)
         return self._evaluator
 
     def _metrics(self) -> list[str]:

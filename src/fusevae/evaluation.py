@@ -8,7 +8,8 @@ of each pair (comparable with a two-modality paper's); `presence`: where classes
 `cross_error`: the mean squared error of each real-valued modality generated from each other one and from all
 others; `synergy`: the gain against unimodal VAEs; `missing`: coherence with sensors dropped from a share of the
 items; `latent`: linear probes per subset (and t-SNE maps when drawn). Judges and unimodal baselines are
-cached under `cache_dir`, keyed by the hash of the data and their config.
+cached under `cache_dir` (judges under `judge_dir` where one is given, a folder shared by several benchmarks),
+keyed by the hash of the data and their config.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class EvaluationSettings:
     probe_items: int = 10_000  # training items the linear probes are fitted on
     judge_epochs: int = 3  # coherence judges: epochs on the training set ...
     judge_items: int = 0  # ... of its first n items (0: all)
+    judge_seed: int = 0  # ... from this seed (initialisation and batch order); bench/judge_spread.py varies it
     # the split scored: "test" for reported numbers, "valid" when a constant is being chosen (never on test)
     split: str = "test"
     missing_rates: tuple[float, ...] = (0.0, 0.25, 0.5)  # "missing": shares of items that lose each sensor
@@ -104,9 +106,16 @@ class Evaluator:
     """Runs the named metrics of models on one data set, with judges cached once for all of them."""
 
     def __init__(
-        self, data: MultimodalData, cache_dir: str | os.PathLike[str], settings: EvaluationSettings | None = None
+        self,
+        data: MultimodalData,
+        cache_dir: str | os.PathLike[str],
+        settings: EvaluationSettings | None = None,
+        judge_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.data, self.cache_dir = data, Path(cache_dir)
+        # judges trained on another machine are not bit-identical (other float kernels): a folder shared by every
+        # benchmark and kept with the results lets all of a table's cells, on any machine, be judged by one set
+        self.judge_dir = Path(judge_dir) if judge_dir else self.cache_dir
         self.settings = settings or EvaluationSettings()
         self._judges: dict[str, Any] | None = None
 
@@ -121,9 +130,9 @@ class Evaluator:
 
         if self._judges is None:
             s, data = self.settings, self.data
-            jcfg = ClassifierConfig(epochs=s.judge_epochs, max_items=s.judge_items or None)
+            jcfg = ClassifierConfig(epochs=s.judge_epochs, max_items=s.judge_items or None, seed=s.judge_seed)
             self._judges = {
-                m.name: load_or_fit_classifier(data.train, data.test, m.name, data.num_classes, self.cache_dir, jcfg)
+                m.name: load_or_fit_classifier(data.train, data.test, m.name, data.num_classes, self.judge_dir, jcfg)
                 for m in data.modalities
                 if m.kind != "label"
             }
