@@ -4,7 +4,7 @@
     pip install --no-deps multivae==1.0.3 pythae==0.1.2 && pip install scikit-learn pandas nltk imageio cloudpickle
     python bench/multivae_reference.py --models mvae mopoe mmvae jmvae [--limit-train 25600] [--eval-points 100]
     python bench/multivae_reference.py --compare --epochs 10 30 --seeds 0 1 2 --out runs/peer/multivae \
-        --judges runs/peer/fusevae-e10/cache
+        --judges bench/judges
     python bench/multivae_reference.py --table runs/peer/multivae --fusevae runs/peer/fusevae-e10 runs/peer/fusevae-e30
 
 Not a fusevae dependency and not part of the test suite. MultiVae imports torchvision at module
@@ -22,7 +22,7 @@ JMVAE alpha 0.1, MMVAE DReG 'looser' with K = 10). MMVAE uses Gaussian posterior
 N(0, I) prior (MultiVae's defaults are Laplace and a learned prior), so that one estimator fits every
 model. Each trained model is wrapped as a `fusevae.external.ExternalModel` (q(z | x_S) as mean and
 log-variance, decoders to logits) and scored by fusevae's importance sampler and fusevae's judges
-(`--judges`: the cache folder of the fusevae benchmark, so both libraries are judged by the same
+(`--judges`: the judge folder of the fusevae benchmark, bench/judges, so both libraries are judged by the same
 classifiers), beside MultiVae's own `compute_joint_nll` on the same test items. A cell's folder
 holds its weights (safetensors) and result.json; finished cells are skipped, so a stopped run resumes.
 
@@ -90,7 +90,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, nargs="+", default=[10, 30])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--out", default="runs/peer/multivae")
-    p.add_argument("--judges", default="runs/peer/judges", help="fusevae judge cache shared with the fusevae runs")
+    p.add_argument("--judges", default="bench/judges", help="fusevae judge folder shared with the fusevae runs")
     p.add_argument("--k", type=int, default=1000)
     p.add_argument("--n-test", type=int, default=1000)
     p.add_argument("--coherence-items", type=int, default=2000)

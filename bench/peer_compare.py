@@ -187,7 +187,8 @@ def compare(name: str, epochs: int, seed: int, a: argparse.Namespace) -> None:
         k=a.k, n_test=a.n_test, coherence_items=a.coherence_items, joint_samples=a.joint_samples
     )
     torch.manual_seed(seed)
-    metrics, table = Evaluator(data, a.judges, settings).run(wrapped, None, ["likelihood", "coherence"], seed=seed)
+    evaluator = Evaluator(data, a.judges, settings)
+    metrics, table = evaluator.run(wrapped, None, ["likelihood", "coherence"], seed=seed)
     # MultiVae's own estimate of log p(x, y) on the same test items and K
     test = data.test[torch.arange(a.n_test)]
     inputs = MultimodalBaseDataset(
@@ -204,6 +205,7 @@ def compare(name: str, epochs: int, seed: int, a: argparse.Namespace) -> None:
         "train s": train_s,
         "settings": {"k": a.k, "n_test": a.n_test, "coherence_items": a.coherence_items, "joint": a.joint_samples},
         "train items": a.limit_train or 50000,
+        "judges": evaluator.judge_accuracies(),  # which judge scored it: the table says when rows' judges differ
     }
     (cell / "result.json").write_text(json.dumps(result, indent=2))
     print(name, epochs, seed, f"fusevae {metrics['log p(image,label) from q(z|image,label)']:.2f}, own {own:.2f}")

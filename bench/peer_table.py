@@ -31,8 +31,14 @@ def _fusevae_rows(folder: Path) -> dict[tuple[int, str], list[dict]]:
     rows: dict[tuple[int, str], list[dict]] = {}
     for path in sorted(folder.glob("runs/*/seed*/benchmark.json")):
         r = json.loads(path.read_text())
-        rows.setdefault((epochs, r["preset"]), []).append(r["metrics"])
+        rows.setdefault((epochs, r["preset"]), []).append({**r["metrics"], "judges": r.get("judges")})
     return rows
+
+
+def _judge(cells: list[dict]) -> str:
+    """The image judge's test accuracy of the cells' judges ("–" where a record predates it)."""
+    accs = sorted({round(c["judges"]["image"]["micro"], 4) for c in cells if c.get("judges")})
+    return " / ".join(f"{a:.4f}" for a in accs) if accs else "–"
 
 
 def write_table(multivae: str, fusevae: list[str], out: str) -> None:
@@ -66,9 +72,10 @@ def write_table(multivae: str, fusevae: list[str], out: str) -> None:
         "the machine.",
         "",
         "| budget | model | library | log p(x,y) | image -> label | label -> image | joint coherence | "
-        "MultiVae's own log p(x,y) | train s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "MultiVae's own log p(x,y) | train s | judge |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    judges: set[str] = set()
     for e in budgets:
         models = sorted({m for b, m in peer if b == e} | {m for b, m in ours if b == e})
         for m in models:
@@ -82,7 +89,23 @@ def write_table(multivae: str, fusevae: list[str], out: str) -> None:
                 own = _cell([c["multivae log p(image,label)"] for c in cells], 2) if lib == "MultiVae" else "–"
                 secs = [c["train s"] for c in cells if c.get("train s") is not None]
                 train = f"{sum(secs) / len(secs):.0f}" if secs else "–"
-                lines.append(f"| {e} epochs | {m} | {lib} | " + " | ".join(vals) + f" | {own} | {train} |")
+                judge = _judge(cells)
+                judges.add(judge)
+                lines.append(f"| {e} epochs | {m} | {lib} | " + " | ".join(vals) + f" | {own} | {train} | {judge} |")
+    lines += [
+        "",
+        "Judge: the test accuracy of the image judge that scored the row's coherence (fusevae's classifier, 3 epochs, "
+        'seed 0; "–": the record predates this column; MultiVae\'s 10-epoch cells were scored with the judge of the '
+        "10-epoch fusevae folder).",
+    ]
+    if len(judges - {"–"}) > 1:
+        lines += [
+            "",
+            "Rows were judged by more than one judge: a judge refitted on another machine (other float kernels) is "
+            "another classifier of about the same accuracy. `bench/results/judge_spread.md` measures how far the "
+            "coherence of one trained model moves when only its judge changes: read gaps of that size between rows "
+            "with different judges as the judges', not the models'.",
+        ]
     if any(m in ("mopoe", "mmvae") for _, m in peer):
         lines += [
             "",
