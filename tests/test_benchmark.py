@@ -64,10 +64,14 @@ def test_a_killed_benchmark_resumes_without_redoing_finished_runs(tmp_path, monk
         "joint coherence",
         "synergy image",
         "synergy label",
+        "synergy image: S from all",
+        "synergy image: U unimodal",
         "probe image+label",
         "samples/s",
     ):
         assert key in result, key
+    s, u = result["synergy image: S from all"], result["synergy image: U unimodal"]
+    assert result["synergy image"] == pytest.approx((s - u) / u)  # the gain from its recorded parts
     with open(out / "results.csv") as f:
         rows = list(csv.DictReader(f))
     assert {r["preset"] for r in rows} == {"mvae", "mopoe"}

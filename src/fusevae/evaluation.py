@@ -224,6 +224,9 @@ class Evaluator:
             base = {m: unimodal_baseline(cfg, data, m, self.cache_dir / "unimodal") for m in judged}
             for g in synergy(model, base, test, nets, data.num_classes, seed=seed):
                 out[f"synergy {g.modality}"] = g.gain
+                # its two parts: a baseline retrained elsewhere (another machine) shows as another U between cells
+                out[f"synergy {g.modality}: S from all"] = g.joint
+                out[f"synergy {g.modality}: U unimodal"] = g.unimodal
         if "missing" in asked:
             stage("missing sensors")
             from .metrics.missing import coherence_with_missing
