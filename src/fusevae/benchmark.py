@@ -349,7 +349,7 @@ class Benchmark:
         """results.csv (every metric: mean, std, n, values) and results.md (mean +- std) from finished cells."""
         rows: dict[str, dict[str, list[float]]] = {}
         judges: dict[str, Any] = {}
-        judge_sets: list[dict[str, Any]] = []
+        judge_sets: list[tuple[dict[str, Any], list[str]]] = []  # each set of judges and the cells it scored
         missing = []
         for preset, seed in self.configs:
             path = self.run_dir(preset, seed) / "benchmark.json"
@@ -358,8 +358,10 @@ class Benchmark:
             else:
                 result = json.loads(path.read_text())
                 judges = result["judges"]
-                if result["judges"] not in judge_sets:
-                    judge_sets.append(result["judges"])
+                cells = next((c for j, c in judge_sets if j == judges), None)
+                if cells is None:
+                    judge_sets.append((judges, cells := []))
+                cells.append(f"{preset} seed {seed}")
                 for k, v in result["metrics"].items():
                     rows.setdefault(preset, {}).setdefault(k, []).append(float(v))
         with open(self.out / "results.csv", "w", newline="") as f:
@@ -378,9 +380,13 @@ class Benchmark:
             )
         if len(judge_sets) > 1:  # judges retrained between cells (a new machine) and not bit-identical
             notes.append(
-                "The cells were judged by judges trained more than once, whose accuracies differ: "
-                + " | ".join(", ".join(f"{m} {a['micro']:.3f}" for m, a in j.items()) for j in judge_sets)
-                + "."
+                "The cells were judged by judges trained more than once (judges refitted on another machine are "
+                "other classifiers of about the same accuracy), whose accuracies differ: "
+                + "; ".join(
+                    ", ".join(f"{m} {a['micro']:.4f}" for m, a in j.items()) + f" for {', '.join(c)}"
+                    for j, c in judge_sets
+                )
+                + ". `bench/judge_spread.py` measures how far coherence moves when only the judge changes."
             )
         per_row = {preset: c for (preset, _), c in self.configs.items()}
         text = _markdown(self.cfg, rows, judges, protocol(self.cfg, first, per_row), notes)
