@@ -219,6 +219,7 @@ def test_the_table3_scenes_config_runs_end_to_end_at_a_smoke_budget(tmp_path):
         joint_samples=100,
         judge_epochs=1,
         judge_items=400,
+        judges="",  # the smoke judges stay in tmp_path, not in the shipped config's shared bench/judges
     )
     result = Benchmark(smoke, tmp_path / "t3").run(progress=False)
     md = (tmp_path / "t3" / "results.md").read_text()

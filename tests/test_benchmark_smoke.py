@@ -17,7 +17,10 @@ from fusevae.benchmark import Benchmark, BenchmarkConfig
 from fusevae.data import robot
 from fusevae.data.splits import Split, Splits
 
-SMOKE = dict(n_test=16, k=4, coherence_items=48, joint_samples=64, judge_epochs=1, judge_items=300, map_items=60)
+# judges="": a smoke judge stays in the test's folder, never in the shipped configs' shared bench/judges
+SMOKE = dict(
+    n_test=16, k=4, coherence_items=48, joint_samples=64, judge_epochs=1, judge_items=300, map_items=60, judges=""
+)
 BUDGET = ["train.epochs=1", "train.limit_train=96", "train.limit_val=32", "train.threads=1"]
 
 
