@@ -43,7 +43,8 @@ def spread(runs: list[Path], seeds: list[int], judges: Path | None) -> str:
                 rows[s], _ = ev.run(model, cfg, ["coherence"], seed=cfg.train.seed)
                 accuracy[s] = ", ".join(f"{m} {a['micro']:.4f}" for m, a in ev.judge_accuracies().items())
         keys = _coherence_keys(rows[seeds[0]])
-        lines += [f"### {run} ({cfg.preset}, seed {cfg.train.seed})", ""]
+        grey = "binarised" if cfg.train.binarize else "grey levels"
+        lines += [f"### {run} ({cfg.preset}, seed {cfg.train.seed}; {cfg.data}, {grey}, {cfg.train.epochs} epochs)", ""]
         lines += ["| judge seed | judge accuracy | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
         for s in seeds:
             lines.append(f"| {s} | {accuracy[s]} | " + " | ".join(f"{rows[s][k]:.4f}" for k in keys) + " |")
