@@ -11,7 +11,7 @@ Not a fusevae dependency and not part of the test suite. MultiVae imports torchv
 level (for data sets and image grids that are not used here) and there is no CPU build of
 torchvision on this machine, so an inert stand-in module is registered before importing it.
 Encoders 784-512-512 and 10-512-512 to a 64-d latent, decoders 64-512-512-out, ReLU, batch 128,
-Adam 1e-3, 2 threads, through MultiVae's BaseTrainer.
+Adam 1e-3, 2 threads (--compare: --threads), through MultiVae's BaseTrainer.
 
 Speed (the default): one epoch of the real MNIST training set, then `compute_joint_nll(K=1000)`.
 
@@ -91,6 +91,9 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--out", default="runs/peer/multivae")
     p.add_argument("--judges", default="bench/judges", help="fusevae judge folder shared with the fusevae runs")
+    p.add_argument(
+        "--threads", type=int, default=2, help="--compare: torch threads (1 leaves a core to a job run beside it)"
+    )
     p.add_argument("--k", type=int, default=1000)
     p.add_argument("--n-test", type=int, default=1000)
     p.add_argument("--coherence-items", type=int, default=2000)

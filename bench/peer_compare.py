@@ -159,7 +159,7 @@ def compare(name: str, epochs: int, seed: int, a: argparse.Namespace) -> None:
     if (cell / "result.json").exists():
         return
     cell.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(2)
+    torch.set_num_threads(a.threads)
     data = load_dataset("mnist", binarize=True)  # fusevae's fixed binarised test set
     torch.manual_seed(seed)
     model = build(name)
@@ -203,6 +203,7 @@ def compare(name: str, epochs: int, seed: int, a: argparse.Namespace) -> None:
         "metrics": metrics,
         "multivae log p(image,label)": own,
         "train s": train_s,
+        "threads": a.threads,  # torch threads while training: train s is comparable only at equal threads and load
         "settings": {"k": a.k, "n_test": a.n_test, "coherence_items": a.coherence_items, "joint": a.joint_samples},
         "train items": a.limit_train or 50000,
         "judges": evaluator.judge_accuracies(),  # which judge scored it: the table says when rows' judges differ
