@@ -169,6 +169,24 @@ def test_cells_kept_from_another_config_are_refused_by_name(tmp_path):
         Benchmark(edited, tmp_path).run(progress=False)
 
 
+def test_a_cell_is_its_schedule_not_how_it_is_written_nor_how_it_is_run(tmp_path):
+    overrides = [o for o in _config().overrides if not o.startswith("train.epochs")]
+
+    def bench(*extra):
+        cfg = _config(presets=["mvae"], overrides=[*overrides, "train.epochs=10", *extra])
+        return Benchmark(cfg, tmp_path)
+
+    share = bench("objective.warmup_epochs=0", "objective.warmup_fraction=1", "train.threads=2")
+    run = share.run_dir("mvae", 0)
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(share.configs["mvae", 0].to_json())
+    # the preset's fixed 10 epochs is the stored share of a 10-epoch budget; threads and checkpoint intervals
+    # say how the cell is run, not what it computes
+    bench("train.threads=1", "train.checkpoint_every_minutes=3").check_finished()
+    with pytest.raises(ConfigError, match=r"objective.warmup_epochs: 10.0 -> 5"):
+        bench("objective.warmup_epochs=5").check_finished()
+
+
 def test_cells_stored_before_a_config_field_existed_stay_valid_at_its_default(tmp_path):
     bench = Benchmark(_config(presets=["mvae"]), tmp_path)
     run = bench.run_dir("mvae", 0)

@@ -3,6 +3,7 @@
 import hashlib
 import subprocess
 import sys
+import warnings
 
 import pytest
 import torch
@@ -71,14 +72,17 @@ def test_each_preset_carries_its_own_constants_and_cites_them():
         cfg = api.make_config(name, "mnist")
         assert c.source and c.source in (build.__doc__ or ""), name
         assert cfg.train.lr == c.lr and cfg.train.batch_size == c.batch_size, name
-        assert cfg.objective.warmup_fraction == c.warmup_fraction and cfg.objective.warmup_epochs == 0, name
+        assert cfg.objective.warmup_fraction == c.warmup_fraction, name
+        assert cfg.objective.warmup_epochs == c.warmup_epochs, name
+        assert not (c.warmup_fraction and c.warmup_epochs), name  # one schedule, not two
         assert cfg.objective.beta == c.beta, name
         expected = {"label": c.label_weight} if c.label_weight != 1 else {}
         assert cfg.objective.weights == expected, name
     # each preset's own values, not one global default: MVAE's batch with lambda and schedule chosen on validation
     # data, JMVAE's alpha and schedule, MMVAE without either
     mvae = api.make_config("mvae", "mnist")
-    assert mvae.objective.weights == {} and mvae.objective.warmup_fraction == 1.0
+    assert mvae.objective.weights == {} and mvae.objective.warmup_epochs == 10 and mvae.objective.warmup_fraction == 0
+    assert "mnist_warmup_e30.md" in CONSTANTS["mvae"].source  # the 30-epoch choice says on what data
     assert mvae.train.batch_size == 100
     for name in ("mvae", "smvae"):  # constants chosen by the library say on what data
         assert "VALIDATION" in CONSTANTS[name].source and "mnist_label_weight_warmup.md" in CONSTANTS[name].source
@@ -105,6 +109,20 @@ def test_a_warmup_share_scales_with_the_budget(epochs):
     assert objective.warmup_epochs == pytest.approx(0.4 * epochs)
     assert objective.beta(0.2 * epochs) == pytest.approx(0.5)
     assert objective.beta(0.4 * epochs) == objective.beta(epochs) == 1.0
+
+
+def test_mvaes_fixed_warmup_is_the_whole_of_a_short_budget_and_says_so_when_longer():
+    model = MultimodalVAE(api.make_config("mvae", "mnist").model)
+    for epochs in (10, 30):
+        cfg = api.make_config("mvae", "mnist", [f"train.epochs={epochs}"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no warning where the warm-up fits the budget
+            objective = make_objective(cfg.objective, model, epochs=epochs)
+        assert objective.warmup_epochs == 10 and objective.beta(5) == pytest.approx(0.5) and objective.beta(10) == 1.0
+    cfg = api.make_config("mvae", "mnist", ["train.epochs=4"])
+    with pytest.warns(UserWarning, match="warmup_epochs = 10 is longer than the 4-epoch budget.*ends at 0.4"):
+        objective = make_objective(cfg.objective, model, epochs=4)
+    assert objective.beta(4) == pytest.approx(0.4)
 
 
 def test_a_fixed_warmup_beside_the_presets_share_is_one_clear_error():

@@ -12,6 +12,7 @@ first seed (cross generation or label -> image, latent maps) under `figures/`.
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import math
@@ -225,7 +226,8 @@ class Benchmark:
             stored = self.run_dir(preset, seed) / "config.json"
             if not stored.exists():
                 continue
-            diff = _differences(_with_defaults(json.loads(stored.read_text())), json.loads(cfg.to_json()))
+            old = _comparable(_with_defaults(json.loads(stored.read_text())))
+            diff = _differences(old, _comparable(json.loads(cfg.to_json())))
             if diff:
                 raise ConfigError(
                     f"{self.out}: cell {preset} seed {seed} was run under another config ({'; '.join(diff[:6])}"
@@ -451,6 +453,24 @@ def _with_defaults(stored: dict[str, Any]) -> dict[str, Any]:
         return json.loads(ExperimentConfig.from_dict(stored).to_json())
     except ConfigError:  # a config this library can no longer read differs in what it cannot read
         return stored
+
+
+# how a run is executed, not what it computes: a cell resumed with another thread count or checkpoint interval
+# is the same cell
+_EXECUTION_ONLY = ("threads", "checkpoint_every_steps", "checkpoint_every_minutes")
+
+
+def _comparable(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A run config as JSON, reduced to what decides its results: the KL warm-up as its length in epochs (a share of
+    10 epochs and a fixed 10 epochs are one schedule), without the execution-only train fields."""
+    out = copy.deepcopy(cfg)
+    train, objective = out.get("train", {}), out.get("objective", {})
+    for key in _EXECUTION_ONLY:
+        train.pop(key, None)
+    fraction = objective.get("warmup_fraction") or 0.0
+    if fraction > 0 and "epochs" in train:
+        objective["warmup_epochs"], objective["warmup_fraction"] = fraction * train["epochs"], 0.0
+    return out
 
 
 def _differences(old: Any, new: Any, where: str = "") -> list[str]:

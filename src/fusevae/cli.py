@@ -11,7 +11,7 @@ from . import api
 from .data import data_root, fetch_dataset, registered_datasets
 from .fusion import FUSIONS
 from .objectives import ESTIMATORS, OBJECTIVES
-from .presets import CONSTANTS, describe_presets
+from .presets import CONSTANTS, Constants, describe_presets
 
 
 def _train(a: argparse.Namespace) -> None:
@@ -76,13 +76,19 @@ def _generate(a: argparse.Namespace) -> None:
         print(p)
 
 
+def _warmup(c: Constants) -> str:
+    if c.warmup_epochs > 0:
+        return f"over {c.warmup_epochs:g} epochs"
+    return f"over {c.warmup_fraction:g} of the budget" if c.warmup_fraction > 0 else "none"
+
+
 def _presets(a: argparse.Namespace) -> None:
     for name, doc in describe_presets():
         print(f"{name:<10} {doc}")
         if a.constants:
             c = CONSTANTS[name]
             print(
-                f"{'':<10} lambda(label) {c.label_weight:g}, KL warm-up {c.warmup_fraction:g} of the budget, "
+                f"{'':<10} lambda(label) {c.label_weight:g}, KL warm-up {_warmup(c)}, "
                 f"beta {c.beta:g}, K {c.k}, lr {c.lr:g}, batch {c.batch_size}"
             )
             print(f"{'':<10} source: {c.source}")

@@ -30,6 +30,7 @@ class Constants:
 
     label_weight: float = 1.0  # lambda on label modalities (SMVAE eq. 2's reweighting)
     warmup_fraction: float = 0.0  # KL warm-up over this share of the training budget (0: none)
+    warmup_epochs: float = 0.0  # ... or over this many epochs whatever the budget (set one of the two)
     beta: float = 1.0  # final KL weight
     k: int = IWAE_K  # iwae / dreg samples per row (per mixture component); the ELBO draws one
     lr: float = 1e-3  # Adam
@@ -45,15 +46,18 @@ LIBRARY = Constants(
     "experts collapse to the prior within ~30 batches on MNIST), lambda 1, Adam 1e-3, batch 128, K = 10",
 )
 MVAE = Constants(
-    warmup_fraction=1.0,
+    warmup_epochs=10,
     batch_size=100,
     source="MVAE (Wu & Goodman 2018) on MNIST: batch 100, Adam 1e-3 (github.com/mhw32/multimodal-vae-public, "
     "mnist/train.py). Its lambda = 50 on the label and KL annealing over 200 of 500 epochs (0.4 of the budget) lost "
     "on binarised-MNIST VALIDATION data at 10 epochs to lambda 1 with the KL warm-up over the whole budget, on "
     "log p(image,label) (-98.94 -> -94.83, K = 1000 on 1,000 validation items, seed 0) and on image->label and "
-    "joint coherence "
-    "(bench/results/mnist_label_weight_warmup.md), which is also MultiVae's MVAE; the paper's values: "
-    "--set objective.weights.label=50 --set objective.warmup_fraction=0.4",
+    "joint coherence (bench/results/mnist_label_weight_warmup.md); at 30 epochs a warm-up over 10 epochs "
+    "(MultiVae's MVAE, whatever the budget) beat one over the whole budget on the same VALIDATION protocol, seeds 0 "
+    "and 1: joint coherence 0.600 -> 0.677, label->image 0.383 -> 0.405, log p(image,label) -91.80 -> -91.97 "
+    "(within the seeds' spread; bench/results/mnist_warmup_e30.md). So: lambda 1 and a warm-up over 10 epochs "
+    "(the whole budget at 10); the paper's values: --set objective.weights.label=50 --set "
+    "objective.warmup_epochs=0 --set objective.warmup_fraction=0.4",
 )
 MMVAE = Constants(
     source="MMVAE (Shi et al. 2019): DReG 'looser' bound, no KL warm-up, Adam 1e-3, batch 128 (the MNIST-SVHN "
@@ -149,6 +153,7 @@ def compose(
         variant="looser" if mixture else "tighter",
         beta=constants.beta,
         warmup_fraction=constants.warmup_fraction,
+        warmup_epochs=constants.warmup_epochs,
         weights={s.name: constants.label_weight for s in specs if s.kind == "label" and constants.label_weight != 1},
     )
     if scheme == "smvae":

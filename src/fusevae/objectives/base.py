@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -77,8 +78,19 @@ class Objective(ABC):
         self.weights = torch.tensor([cfg.weights.get(n, 1.0) for n in model.names])
 
     def set_epochs(self, epochs: float | None) -> None:
-        """The training length in epochs, for schemes that schedule by it (tvae)."""
+        """The training length in epochs, for schemes that schedule by it (tvae) and for a warm-up share.
+
+        A fixed warm-up longer than the budget (a preset's 10 epochs in a 3-epoch run) never reaches beta:
+        that is said, once, rather than left to be found in the results.
+        """
         self.epochs = epochs
+        if epochs is not None and 0 < epochs < self.cfg.warmup_epochs:
+            warnings.warn(
+                f"objective.warmup_epochs = {self.cfg.warmup_epochs:g} is longer than the {epochs:g}-epoch budget: "
+                f"the KL weight ends at {epochs / self.cfg.warmup_epochs:.2g} of beta. Set objective.warmup_epochs "
+                "(or objective.warmup_epochs=0 and objective.warmup_fraction, a share of the budget) to change it",
+                stacklevel=2,
+            )
 
     @staticmethod
     def _subset_betas(cfg: ObjectiveConfig, model: MultimodalVAE) -> Tensor | None:
