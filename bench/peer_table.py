@@ -6,6 +6,8 @@ import json
 import math
 from pathlib import Path
 
+SEEDS = 3  # the table's header states seeds 0, 1, 2
+PEER_MODELS = ("mvae", "mopoe", "mmvae", "jmvae")  # MultiVae's side; smvae is fusevae's alone
 COLUMNS = {
     "log p(x,y)": "log p(image,label) from q(z|image,label)",
     "image -> label": "coherence image -> label (micro)",
@@ -31,7 +33,11 @@ def _fusevae_rows(folder: Path) -> dict[tuple[int, str], list[dict]]:
     rows: dict[tuple[int, str], list[dict]] = {}
     for path in sorted(folder.glob("runs/*/seed*/benchmark.json")):
         r = json.loads(path.read_text())
-        rows.setdefault((epochs, r["preset"]), []).append({**r["metrics"], "judges": r.get("judges")})
+        run_cfg = path.with_name("config.json")
+        threads = json.loads(run_cfg.read_text())["train"].get("threads") if run_cfg.exists() else None
+        rows.setdefault((epochs, r["preset"]), []).append(
+            {**r["metrics"], "judges": r.get("judges"), "threads": threads}
+        )
     return rows
 
 
@@ -76,22 +82,43 @@ def write_table(multivae: str, fusevae: list[str], out: str) -> None:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     judges: set[str] = set()
+    missing: list[str] = []
+    any_shared = False
     for e in budgets:
         models = sorted({m for b, m in peer if b == e} | {m for b, m in ours if b == e})
         for m in models:
             for lib, table in (("MultiVae", peer), ("fusevae", ours)):
                 cells = table.get((e, m), [])
                 if not cells:
+                    if lib == "fusevae" or m in PEER_MODELS:
+                        missing.append(f"{e} epochs {m} ({lib}): not run")
                     continue
                 metrics = [c["metrics"] if lib == "MultiVae" else c for c in cells]
                 vals = [_cell([x[k] for x in metrics if k in x], 2 if name == "log p(x,y)" else 3)
                         for name, k in COLUMNS.items()]  # fmt: skip
                 own = _cell([c["multivae log p(image,label)"] for c in cells], 2) if lib == "MultiVae" else "–"
                 secs = [c["train s"] for c in cells if c.get("train s") is not None]
-                train = f"{sum(secs) / len(secs):.0f}" if secs else "–"
+                shared = any(c.get("threads") == 1 for c in cells)
+                any_shared |= shared
+                train = f"{sum(secs) / len(secs):.0f}{' †' if shared else ''}" if secs else "–"
+                if len(cells) < SEEDS:
+                    missing.append(f"{e} epochs {m} ({lib}): {len(cells)} of {SEEDS} seeds")
                 judge = _judge(cells)
                 judges.add(judge)
                 lines.append(f"| {e} epochs | {m} | {lib} | " + " | ".join(vals) + f" | {own} | {train} | {judge} |")
+    if missing:
+        lines[2:2] = [
+            "**Incomplete: cells still to run** (the rows shown are whole for the seeds they name): "
+            + "; ".join(missing)
+            + ".",
+            "",
+        ]
+    if any_shared:
+        lines += [
+            "",
+            "†: some of the row's cells trained with one torch thread while another job used the other core, so its "
+            "train seconds are not comparable with rows trained alone on two threads.",
+        ]
     lines += [
         "",
         "Judge: the test accuracy of the image judge that scored the row's coherence (fusevae's classifier, 3 epochs, "
