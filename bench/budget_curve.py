@@ -37,8 +37,16 @@ def _stat(values: list[float]) -> str:
     return f"{mean:.2f} +- {std:.2f}"
 
 
-def rows(folders: list[str]) -> list[tuple[str, int, list[str], int, str]]:
-    """(preset, epochs, cells, seeds, protocol) per row, from the finished cells of each folder."""
+def _warmup(run: Path) -> str:
+    """The KL warm-up a cell trained with, in epochs (a share of the budget or a fixed length), from its config."""
+    cfg = json.loads((run / "config.json").read_text())
+    objective, epochs = cfg["objective"], cfg["train"]["epochs"]
+    length = (objective.get("warmup_fraction") or 0) * epochs or objective.get("warmup_epochs") or 0
+    return f"{length:g}" if length else "none"
+
+
+def rows(folders: list[str]) -> list[tuple[str, int, list[str], int, str, str]]:
+    """(preset, epochs, cells, seeds, protocol, warm-up) per row, from the finished cells of each folder."""
     out = []
     for folder in map(Path, folders):
         cfg = json.loads((folder / "benchmark_config.json").read_text())
@@ -46,13 +54,13 @@ def rows(folders: list[str]) -> list[tuple[str, int, list[str], int, str]]:
         items = "all 10,000" if cfg["n_test"] == 0 else f"the first {cfg['n_test']:,}"
         protocol = f"K = {cfg['k']} on {items} test items"
         for preset in cfg["presets"]:
-            records = [
-                json.loads(p.read_text())["metrics"] for p in sorted(folder.glob(f"runs/{preset}/seed*/benchmark.json"))
-            ]
+            paths = sorted(folder.glob(f"runs/{preset}/seed*/benchmark.json"))
+            records = [json.loads(p.read_text())["metrics"] for p in paths]
             if not records:
                 continue
             cells = [_stat([r[c + PROPOSAL] for r in records]) for c in COLUMNS]
-            out.append((preset, epochs, cells, len(records), protocol))
+            warmup = " / ".join(sorted({_warmup(p.parent) for p in paths}))
+            out.append((preset, epochs, cells, len(records), protocol, warmup))
     return sorted(out, key=lambda r: (r[0], r[1]))
 
 
@@ -64,15 +72,16 @@ def write(folders: list[str], out: str) -> str:
         "",
         "Binarised MNIST (training images binarised afresh at every draw, the test set once with a fixed seed), "
         "MultiVae's architecture (ReLU MLPs 784-512-512 and 10-512-512, decoders 64-512-512-out, 64-d latent), "
-        "each preset's own constants (`fusevae presets --constants`; the KL warm-up is a share of the budget), "
+        "each preset's own constants as its cells ran (`fusevae presets --constants`; the KL warm-up's length in "
+        "epochs is the row's warm-up column), "
         "batch 100 (mmvae and mopoe 128), Adam 1e-3, 50,000 training items; fusevae's importance sampler with "
         "q(z | image, label) as the proposal (nats, higher is better). Mean +- sample std over the seeds counted.",
         "",
-        "| preset | epochs | seeds | log p(x,y) | log p(x) | log p(x\\|y) | evaluation |",
-        "|---|---|---|---|---|---|---|",
+        "| preset | epochs | KL warm-up (epochs) | seeds | log p(x,y) | log p(x) | log p(x\\|y) | evaluation |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for preset, epochs, cells, n, protocol in rows(folders):
-        lines.append(f"| {preset} | {epochs} | {n} | " + " | ".join(cells) + f" | {protocol} |")
+    for preset, epochs, cells, n, protocol, warmup in rows(folders):
+        lines.append(f"| {preset} | {epochs} | {warmup} | {n} | " + " | ".join(cells) + f" | {protocol} |")
     lines += ["", "Published (quoted, not run here):", "", "| preset | source | log p(x,y) | log p(x) | log p(x\\|y) |"]
     lines.append("|---|---|---|---|---|")
     for preset, source, values in PUBLISHED:
