@@ -17,6 +17,8 @@ import json
 import math
 from pathlib import Path
 
+from fusevae.config import warmup_length
+
 COLUMNS = ("log p(image,label)", "log p(image)", "log p(image|label)")
 PROPOSAL = " from q(z|image,label)"
 # SMVAE Table 1 (MNIST, importance distribution q(z | x, y), K = 1000): log p(x,y), log p(x), log p(x|y)
@@ -40,8 +42,10 @@ def _stat(values: list[float]) -> str:
 def _warmup(run: Path) -> str:
     """The KL warm-up a cell trained with, in epochs (a share of the budget or a fixed length), from its config."""
     cfg = json.loads((run / "config.json").read_text())
-    objective, epochs = cfg["objective"], cfg["train"]["epochs"]
-    length = (objective.get("warmup_fraction") or 0) * epochs or objective.get("warmup_epochs") or 0
+    objective = cfg["objective"]
+    length = warmup_length(
+        objective.get("warmup_fraction") or 0, objective.get("warmup_epochs") or 0, cfg["train"]["epochs"]
+    )
     return f"{length:g}" if length else "none"
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from .config import ConfigError, from_dict
+from .config import ConfigError, from_dict, warmup_length
 
 STAGES = (
     "train",
@@ -467,9 +467,10 @@ def _comparable(cfg: dict[str, Any]) -> dict[str, Any]:
     train, objective = out.get("train", {}), out.get("objective", {})
     for key in _EXECUTION_ONLY:
         train.pop(key, None)
-    fraction = objective.get("warmup_fraction") or 0.0
-    if fraction > 0 and "epochs" in train:
-        objective["warmup_epochs"], objective["warmup_fraction"] = fraction * train["epochs"], 0.0
+    if "epochs" in train and objective:
+        length = warmup_length(objective.get("warmup_fraction") or 0.0, objective.get("warmup_epochs") or 0.0,
+                               train["epochs"])  # fmt: skip
+        objective["warmup_epochs"], objective["warmup_fraction"] = length, 0.0
     return out
 
 

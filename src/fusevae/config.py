@@ -170,6 +170,11 @@ class ExperimentConfig:
 CONFIG_VERSION = 1
 
 
+def warmup_length(warmup_fraction: float, warmup_epochs: float, epochs: float) -> float:
+    """The KL warm-up's length in epochs: a share of the training budget, or a fixed length (0: none)."""
+    return warmup_fraction * epochs if warmup_fraction > 0 else warmup_epochs
+
+
 def _check(tp: Any, value: Any, path: str) -> Any:
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from ..config import ObjectiveConfig
+from ..config import ObjectiveConfig, warmup_length
 from ..data.batch import Batch
 from ..distributions import Posterior
 from ..fusion import mixture_components
@@ -133,11 +133,9 @@ class Objective(ABC):
     @property
     def warmup_epochs(self) -> float:
         """The warm-up's length in epochs: warmup_epochs, or warmup_fraction of the training budget."""
-        if self.cfg.warmup_fraction <= 0:
-            return self.cfg.warmup_epochs
-        if self.epochs is None:
+        if self.cfg.warmup_fraction > 0 and self.epochs is None:
             raise ValueError("objective.warmup_fraction needs the training length: make_objective(..., epochs=)")
-        return self.cfg.warmup_fraction * self.epochs
+        return warmup_length(self.cfg.warmup_fraction, self.cfg.warmup_epochs, self.epochs or 0.0)
 
     def warmup(self, epoch: float | Tensor) -> float | Tensor:
         """The KL weight's warm-up factor: linear from 0 to 1 over `warmup_epochs`."""
