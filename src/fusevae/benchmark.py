@@ -8,15 +8,21 @@ time and samples/s. A cell's results are written atomically when it ends; a reru
 cells and resumes an interrupted training from its last checkpoint, so a killed benchmark picks up
 where it stopped. Results: `results.md` and `results.csv` (mean +- std over seeds), figures of the
 first seed (cross generation or label -> image, latent maps) under `figures/`.
+
+Several workers can share one folder: the same command run in several processes (or on several machines that see
+the folder) takes the cells one at a time each, every cell held by one worker through a lock (`fusevae.locks`),
+judges and unimodal baselines trained once; the last worker to finish writes the whole table.
 """
 
 from __future__ import annotations
 
 import copy
 import csv
+import io
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,6 +31,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from .config import ConfigError, from_dict, warmup_length
+from .locks import holding, is_held, try_hold
 
 STAGES = (
     "train",
@@ -127,7 +134,7 @@ KEY_PREFIX = {
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    part = path.with_name(path.name + ".part")
+    part = path.with_name(f"{path.name}.{os.getpid()}.part")  # per process: workers may write one file at once
     part.write_text(json.dumps(obj, indent=2))
     os.replace(part, path)
 
@@ -141,6 +148,7 @@ class CellStatus:
     state: str  # finished | trained, scoring | training | not started
     epochs_done: int
     epochs: int
+    held: bool = False  # a worker holds the cell now (False: finished, not started, or stopped and resumable)
 
 
 def _epochs_logged(metrics_csv: Path) -> int:
@@ -153,20 +161,32 @@ def _epochs_logged(metrics_csv: Path) -> int:
 
 
 def status_table(cells: list[CellStatus]) -> str:
-    """The cells as a markdown table, with how many are finished."""
-    lines = ["| preset | seed | state | epochs |", "|---|---|---|---|"]
-    lines += [f"| {c.preset} | {c.seed} | {c.state} | {c.epochs_done} of {c.epochs} |" for c in cells]
+    """The cells as a markdown table, with how many are finished and how many a worker holds now."""
+    lines = ["| preset | seed | state | epochs | worker |", "|---|---|---|---|---|"]
+    for c in cells:
+        worker = "running" if c.held else ("stopped (resumes)" if c.state in ("training", "trained, scoring") else "")
+        lines.append(f"| {c.preset} | {c.seed} | {c.state} | {c.epochs_done} of {c.epochs} | {worker} |")
     finished = sum(c.state == "finished" for c in cells)
-    return "\n".join([*lines, "", f"{finished} of {len(cells)} cells finished."])
+    running = sum(c.held for c in cells)
+    return "\n".join([*lines, "", f"{finished} of {len(cells)} cells finished; {running} held by a worker now."])
 
 
 class Benchmark:
     """One benchmark folder: the config, a run per (preset, seed), caches, and the aggregated tables."""
 
     def __init__(
-        self, cfg: BenchmarkConfig, out: str | os.PathLike[str], data_dir: str | None = None, data: Any = None
+        self,
+        cfg: BenchmarkConfig,
+        out: str | os.PathLike[str],
+        data_dir: str | None = None,
+        data: Any = None,
+        threads: int | None = None,
     ) -> None:
-        """`data`: a MultimodalData to run on instead of the registered set or spec file `cfg.data`."""
+        """`data`: a MultimodalData to run on instead of the registered set or spec file `cfg.data`.
+        `threads`: torch threads of this worker's cells, in place of the config's `train.threads` (how a cell is
+        run, not what it computes: a cell resumed with another count is the same cell)."""
+        if threads is not None and threads < 1:
+            raise ConfigError(f"threads must be at least 1, got {threads}")
         from . import api
         from .run_data import open_data
 
@@ -180,6 +200,7 @@ class Benchmark:
         for preset in cfg.presets:  # every cell's config is built (and checked) before anything trains
             for seed in cfg.seeds_of(preset):
                 extra = [*cfg.overrides, *cfg.preset_overrides.get(preset, []), f"train.seed={seed}"]
+                extra += [f"train.threads={threads}"] if threads is not None else []
                 base = cfg.variants.get(preset, preset)
                 self.configs[preset, seed] = api.make_config(base, user if user is not None else cfg.data, extra)
         self._user = user
@@ -206,14 +227,16 @@ class Benchmark:
         cells = []
         for (preset, seed), cfg in self.configs.items():
             run, epochs = self.run_dir(preset, seed), cfg.train.epochs
+            held = is_held(run)
             if self.done(preset, seed):
                 cells.append(CellStatus(preset, seed, "finished", epochs, epochs))
             elif (run / "model.safetensors").exists():
-                cells.append(CellStatus(preset, seed, "trained, scoring", epochs, epochs))
+                cells.append(CellStatus(preset, seed, "trained, scoring", epochs, epochs, held))
             elif (run / "checkpoints" / "last.ckpt").exists() or (run / "logs" / "metrics.csv").exists():
-                cells.append(CellStatus(preset, seed, "training", _epochs_logged(run / "logs" / "metrics.csv"), epochs))
+                done = _epochs_logged(run / "logs" / "metrics.csv")
+                cells.append(CellStatus(preset, seed, "training", done, epochs, held))
             else:
-                cells.append(CellStatus(preset, seed, "not started", 0, epochs))
+                cells.append(CellStatus(preset, seed, "training" if held else "not started", 0, epochs, held))
         return cells
 
     def check_finished(self) -> None:
@@ -235,7 +258,10 @@ class Benchmark:
                 )
 
     def run(self, progress: bool = True) -> dict[str, Any]:
-        """Run every unfinished cell, then write and return the aggregated table."""
+        """Run every unfinished cell that no other worker holds, then write and return the aggregated table.
+
+        The result's "elsewhere" lists the cells another worker held, which the table lacks if they were
+        still running when this worker finished."""
         self.check_finished()
         self.out.mkdir(parents=True, exist_ok=True)
         _write_json(self.out / "benchmark_config.json", asdict(self.cfg))
@@ -248,13 +274,28 @@ class Benchmark:
             disable=not progress,
             unit="stage",
         )
+        elsewhere = []
         for preset, seed in todo:
-            self._cell(preset, seed, bar)
+            lock = try_hold(self.run_dir(preset, seed))
+            if lock is None:  # another worker is on it
+                elsewhere.append((preset, seed))
+                bar.update(len(STAGES))
+                continue
+            try:
+                if not self.done(preset, seed):  # another worker may have finished it since the list was made
+                    self._cell(preset, seed, bar)
+            finally:
+                lock.release()
         bar.close()
         for preset, seed in cells:
             if (preset, seed) not in todo:
-                self._fill_in(preset, seed)
-        return self.write_tables()
+                lock = try_hold(self.run_dir(preset, seed))
+                if lock is not None:
+                    try:
+                        self._fill_in(preset, seed)
+                    finally:
+                        lock.release()
+        return {**self.write_tables(), "elsewhere": elsewhere}
 
     def _fill_in(self, preset: str, seed: int) -> None:
         """Score a finished cell on the metrics the config asks for that its record lacks (a metric added since),
@@ -366,13 +407,13 @@ class Benchmark:
                 cells.append(f"{preset} seed {seed}")
                 for k, v in result["metrics"].items():
                     rows.setdefault(preset, {}).setdefault(k, []).append(float(v))
-        with open(self.out / "results.csv", "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["preset", "metric", "mean", "std", "n", "values"])
-            for preset, metrics in rows.items():
-                for k, vals in metrics.items():
-                    mean, std = _mean_std(vals)
-                    w.writerow([preset, k, f"{mean:.6g}", f"{std:.6g}", len(vals), " ".join(f"{v:.6g}" for v in vals)])
+        table = io.StringIO(newline="")
+        w = csv.writer(table)
+        w.writerow(["preset", "metric", "mean", "std", "n", "values"])
+        for preset, metrics in rows.items():
+            for k, vals in metrics.items():
+                mean, std = _mean_std(vals)
+                w.writerow([preset, k, f"{mean:.6g}", f"{std:.6g}", len(vals), " ".join(f"{v:.6g}" for v in vals)])
         first = next(iter(self.configs.values()))
         notes = []
         if missing:
@@ -392,7 +433,11 @@ class Benchmark:
             )
         per_row = {preset: c for (preset, _), c in self.configs.items()}
         text = _markdown(self.cfg, rows, judges, protocol(self.cfg, first, per_row), notes)
-        (self.out / "results.md").write_text(text)
+        with holding(self.out / "results.md"):  # workers finishing together: each writes whole files, one at a time
+            for name, body in (("results.csv", table.getvalue()), ("results.md", text)):
+                part = self.out / f"{name}.{os.getpid()}.part"
+                part.write_text(body)
+                os.replace(part, self.out / name)
         return {"rows": rows, "judges": judges}
 
 
@@ -591,15 +636,20 @@ def run_benchmark(
     data_dir: str | None = None,
     progress: bool = True,
     data: Any = None,
+    threads: int | None = None,
 ) -> Path:
     """Run (or resume) a benchmark; returns its folder (default runs/benchmarks/<name>).
 
-    `data` (a MultimodalData) runs it on a user's data object instead of `config.data`.
+    `data` (a MultimodalData) runs it on a user's data object instead of `config.data`; `threads` sets this
+    worker's torch threads (see `Benchmark`). Cells another worker holds are left to it and named on stderr.
     """
     cfg = config if isinstance(config, BenchmarkConfig) else BenchmarkConfig.load(config)
     folder = benchmark_folder(cfg, out)
     started = time.perf_counter()
-    Benchmark(cfg, folder, data_dir, data).run(progress=progress)
+    result = Benchmark(cfg, folder, data_dir, data, threads=threads).run(progress=progress)
+    if result["elsewhere"]:
+        cells = ", ".join(f"{p} seed {s}" for p, s in result["elsewhere"])
+        print(f"{cfg.name}: left to the workers that hold them: {cells}", file=sys.stderr)
     if progress:
         print(f"{cfg.name}: {time.perf_counter() - started:.0f} s; tables in {folder}/results.md and results.csv")
     return folder

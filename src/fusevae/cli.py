@@ -132,7 +132,7 @@ def _benchmark(a: argparse.Namespace) -> None:
             bench.write_tables()
             print((bench.out / "results.md").read_text())
         return
-    folder = run_benchmark(a.config, a.out, a.data_dir, progress=not a.no_progress)
+    folder = run_benchmark(a.config, a.out, a.data_dir, progress=not a.no_progress, threads=a.threads)
     print((folder / "results.md").read_text())
 
 
@@ -202,6 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("benchmark", help="presets x seeds on one data set: one table (resumable)")
     b.add_argument("config", help="a benchmark config (JSON or YAML), e.g. configs/benchmarks/smvae_table1_mnist.yaml")
     b.add_argument("--out", default=None, help="benchmark folder (default runs/benchmarks/NAME)")
+    b.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads of this worker's cells, in place of the config's train.threads. Several workers may "
+        "run the same command on one folder (e.g. two with --threads 1 on 2 cores): each cell is trained by one",
+    )
     b.add_argument("--status", action="store_true", help="say where each cell stands; trains nothing")
     b.add_argument(
         "--tables",

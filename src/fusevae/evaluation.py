@@ -21,6 +21,7 @@ from typing import Any
 
 from .config import ExperimentConfig
 from .data import MultimodalData
+from .locks import holding
 from .model import MultimodalVAE
 
 METRICS = (
@@ -131,11 +132,14 @@ class Evaluator:
         if self._judges is None:
             s, data = self.settings, self.data
             jcfg = ClassifierConfig(epochs=s.judge_epochs, max_items=s.judge_items or None, seed=s.judge_seed)
-            self._judges = {
-                m.name: load_or_fit_classifier(data.train, data.test, m.name, data.num_classes, self.judge_dir, jcfg)
-                for m in data.modalities
-                if m.kind != "label"
-            }
+            self._judges = {}
+            for m in data.modalities:
+                if m.kind == "label":
+                    continue
+                with holding(self.judge_dir / f"classifier-{m.name}"):  # one worker fits it, the others load it
+                    self._judges[m.name] = load_or_fit_classifier(
+                        data.train, data.test, m.name, data.num_classes, self.judge_dir, jcfg
+                    )
         return self._judges
 
     def likelihoods(self, model: MultimodalVAE, progress: bool = False) -> dict[str, Any]:

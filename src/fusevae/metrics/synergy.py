@@ -22,6 +22,7 @@ from torch import Tensor
 from ..config import ExperimentConfig, FusionConfig, ObjectiveConfig
 from ..data import MultimodalData
 from ..data.tensor_dataset import MultimodalTensorDataset
+from ..locks import holding
 from ..model import MultimodalVAE
 from .classifier import Classifier, accuracies
 from .coherence import judged_classes
@@ -80,8 +81,9 @@ def unimodal_baseline(
     ucfg = unimodal_config(cfg, modality)
     udata = data.select([modality])
     run = Path(cache_dir) / f"unimodal-{modality}-{_key(ucfg, udata)}"
-    if not (run / "model.safetensors").exists():
-        fit(ucfg, udata, run, resume=(run / "checkpoints" / "last.ckpt").exists(), progress=False)
+    with holding(run):  # workers sharing a benchmark folder: one trains it, the others wait and load it
+        if not (run / "model.safetensors").exists():
+            fit(ucfg, udata, run, resume=(run / "checkpoints" / "last.ckpt").exists(), progress=False)
     model, _ = load_model(run)
     return model.eval()
 
