@@ -10,33 +10,15 @@ import time
 import pytest
 
 from fusevae import api, cli
-from fusevae.benchmark import Benchmark, BenchmarkConfig, run_benchmark, status_table
+from fusevae.benchmark import Benchmark, run_benchmark, status_table
 from fusevae.config import ConfigError
 from fusevae.locks import is_held, lock_path, try_hold
 
-NETS = [
-    f"model.modalities.{m}.{part}=[32]" for m in ("image", "label") for part in ("encoder_hidden", "decoder_hidden")
-]
+from .test_benchmark import _config as base_config
 
 
 def _config(**kw):
-    base = dict(
-        name="workers",
-        data="mnist",
-        presets=["mvae", "mopoe"],
-        seeds=[0],
-        overrides=[*NETS, "model.latent_dim=4", "train.epochs=1", "train.limit_train=256", "train.limit_val=100"],
-        k=2,
-        n_test=20,
-        coherence_items=50,
-        joint_samples=50,
-        judge_epochs=1,
-        judge_items=500,
-        synergy=False,
-        latent_maps=False,
-    )
-    base.update(kw)
-    return BenchmarkConfig(**base)
+    return base_config(**{"name": "workers", "synergy": False, "latent_maps": False, **kw})
 
 
 HOLDER = (

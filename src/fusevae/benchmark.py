@@ -31,7 +31,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from .config import ConfigError, from_dict, warmup_length
-from .locks import holding, is_held, try_hold
+from .locks import claimed, holding, is_held
 
 STAGES = (
     "train",
@@ -133,10 +133,15 @@ KEY_PREFIX = {
 }
 
 
-def _write_json(path: Path, obj: Any) -> None:
+def _write_whole(path: Path, text: str) -> None:
+    """Write `text` to `path` so that no reader ever sees half of it."""
     part = path.with_name(f"{path.name}.{os.getpid()}.part")  # per process: workers may write one file at once
-    part.write_text(json.dumps(obj, indent=2))
+    part.write_text(text)
     os.replace(part, path)
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    _write_whole(path, json.dumps(obj, indent=2))
 
 
 @dataclass
@@ -276,25 +281,18 @@ class Benchmark:
         )
         elsewhere = []
         for preset, seed in todo:
-            lock = try_hold(self.run_dir(preset, seed))
-            if lock is None:  # another worker is on it
-                elsewhere.append((preset, seed))
-                bar.update(len(STAGES))
-                continue
-            try:
-                if not self.done(preset, seed):  # another worker may have finished it since the list was made
+            with claimed(self.run_dir(preset, seed)) as mine:
+                if not mine:  # another worker is on it
+                    elsewhere.append((preset, seed))
+                    bar.update(len(STAGES))
+                elif not self.done(preset, seed):  # another worker may have finished it since the list was made
                     self._cell(preset, seed, bar)
-            finally:
-                lock.release()
         bar.close()
         for preset, seed in cells:
             if (preset, seed) not in todo:
-                lock = try_hold(self.run_dir(preset, seed))
-                if lock is not None:
-                    try:
+                with claimed(self.run_dir(preset, seed)) as mine:
+                    if mine:
                         self._fill_in(preset, seed)
-                    finally:
-                        lock.release()
         return {**self.write_tables(), "elsewhere": elsewhere}
 
     def _fill_in(self, preset: str, seed: int) -> None:
@@ -434,10 +432,8 @@ class Benchmark:
         per_row = {preset: c for (preset, _), c in self.configs.items()}
         text = _markdown(self.cfg, rows, judges, protocol(self.cfg, first, per_row), notes)
         with holding(self.out / "results.md"):  # workers finishing together: each writes whole files, one at a time
-            for name, body in (("results.csv", table.getvalue()), ("results.md", text)):
-                part = self.out / f"{name}.{os.getpid()}.part"
-                part.write_text(body)
-                os.replace(part, self.out / name)
+            _write_whole(self.out / "results.csv", table.getvalue())
+            _write_whole(self.out / "results.md", text)
         return {"rows": rows, "judges": judges}
 
 

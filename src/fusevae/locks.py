@@ -25,11 +25,15 @@ def lock_path(target: str | os.PathLike[str]) -> Path:
     return target.parent / f".{target.name}.lock"
 
 
-def try_hold(target: str | os.PathLike[str], wait_s: float = CLAIM_WAIT_S) -> FileLock | None:
-    """The lock of `target`, held, or None if another process holds it (after waiting `wait_s` seconds)."""
+def _lock(target: str | os.PathLike[str]) -> FileLock:
     path = lock_path(target)
     path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(path, thread_local=False)
+    return FileLock(path, thread_local=False)
+
+
+def try_hold(target: str | os.PathLike[str], wait_s: float = CLAIM_WAIT_S) -> FileLock | None:
+    """The lock of `target`, held, or None if another process holds it (after waiting `wait_s` seconds)."""
+    lock = _lock(target)
     try:
         lock.acquire(timeout=wait_s)
     except Timeout:
@@ -38,11 +42,20 @@ def try_hold(target: str | os.PathLike[str], wait_s: float = CLAIM_WAIT_S) -> Fi
 
 
 @contextmanager
+def claimed(target: str | os.PathLike[str]) -> Iterator[bool]:
+    """Hold the lock of `target` for the block if no other process holds it; yields whether this one does."""
+    lock = try_hold(target)
+    try:
+        yield lock is not None
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+@contextmanager
 def holding(target: str | os.PathLike[str]) -> Iterator[None]:
     """Hold the lock of `target` for the block, waiting for as long as another process holds it."""
-    path = lock_path(target)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(path, thread_local=False):
+    with _lock(target):
         yield
 
 
