@@ -80,10 +80,11 @@ def test_each_preset_carries_its_own_constants_and_cites_them():
         assert cfg.objective.weights == expected, name
     # each preset's own values, not one global default: MVAE's batch with lambda and schedule chosen on validation
     # data, JMVAE's alpha and schedule, MMVAE without either
-    mvae = api.make_config("mvae", "mnist")
-    assert mvae.objective.weights == {} and mvae.objective.warmup_epochs == 10 and mvae.objective.warmup_fraction == 0
-    assert "mnist_warmup_e30.md" in CONSTANTS["mvae"].source  # the 30-epoch choice says on what data
-    assert mvae.train.batch_size == 100
+    for name in ("mvae", "smvae"):  # a warm-up over 10 epochs, chosen at 30 epochs on validation data
+        cfg = api.make_config(name, "mnist")
+        assert cfg.objective.weights == {} and cfg.objective.warmup_epochs == 10, name
+        assert cfg.objective.warmup_fraction == 0 and cfg.train.batch_size == 100, name
+        assert "mnist_warmup_e30.md" in CONSTANTS[name].source  # the 30-epoch choice says on what data
     for name in ("mvae", "smvae"):  # constants chosen by the library say on what data
         assert "VALIDATION" in CONSTANTS[name].source and "mnist_label_weight_warmup.md" in CONSTANTS[name].source
     jmvae = api.make_config("jmvae", "mnist")
@@ -111,15 +112,16 @@ def test_a_warmup_share_scales_with_the_budget(epochs):
     assert objective.beta(0.4 * epochs) == objective.beta(epochs) == 1.0
 
 
-def test_mvaes_fixed_warmup_is_the_whole_of_a_short_budget_and_says_so_when_longer():
-    model = MultimodalVAE(api.make_config("mvae", "mnist").model)
+@pytest.mark.parametrize("name", ["mvae", "smvae"])
+def test_a_fixed_warmup_is_the_whole_of_a_short_budget_and_says_so_when_longer(name):
+    model = MultimodalVAE(api.make_config(name, "mnist").model)
     for epochs in (10, 30):
-        cfg = api.make_config("mvae", "mnist", [f"train.epochs={epochs}"])
+        cfg = api.make_config(name, "mnist", [f"train.epochs={epochs}"])
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # no warning where the warm-up fits the budget
             objective = make_objective(cfg.objective, model, epochs=epochs)
         assert objective.warmup_epochs == 10 and objective.beta(5) == pytest.approx(0.5) and objective.beta(10) == 1.0
-    cfg = api.make_config("mvae", "mnist", ["train.epochs=4"])
+    cfg = api.make_config(name, "mnist", ["train.epochs=4"])
     with pytest.warns(UserWarning, match="warmup_epochs = 10 is longer than the 4-epoch budget.*ends at 0.4"):
         objective = make_objective(cfg.objective, model, epochs=4)
     assert objective.beta(4) == pytest.approx(0.4)
