@@ -41,6 +41,15 @@ def _fusevae_rows(folder: Path) -> dict[tuple[int, str], list[dict]]:
     return rows
 
 
+def _variants(folder: Path) -> list[str]:
+    """Each row of a fusevae folder that is a preset with overrides, said as such (the table names rows only)."""
+    cfg = json.loads((folder / "benchmark_config.json").read_text())
+    return [
+        f"{row} = {base} with `{' '.join(cfg.get('preset_overrides', {}).get(row, []))}`"
+        for row, base in sorted(cfg.get("variants", {}).items())
+    ]
+
+
 def _judge(cells: list[dict]) -> str:
     """The image judge's test accuracy of the cells' judges ("–" where a record predates it)."""
     accs = sorted({round(c["judges"]["image"]["micro"], 4) for c in cells if c.get("judges")})
@@ -54,8 +63,10 @@ def write_table(multivae: str, fusevae: list[str], out: str) -> None:
         r = json.loads(path.read_text())
         peer.setdefault((r["epochs"], r["model"]), []).append(r)
     ours: dict[tuple[int, str], list[dict]] = {}
+    variants: list[str] = []
     for folder in fusevae:
         ours.update(_fusevae_rows(Path(folder)))
+        variants += [f"{v} ({Path(folder).name})" for v in _variants(Path(folder))]
     budgets = sorted({e for e, _ in peer} | {e for e, _ in ours})
     kinds = {json.dumps(c.get("settings"), sort_keys=True) for cs in peer.values() for c in cs}
     protocol = {"k": 1000, "n_test": 1000, "coherence_items": 2000, "joint": 10000}
@@ -119,6 +130,8 @@ def write_table(multivae: str, fusevae: list[str], out: str) -> None:
             "†: some of the row's cells trained with one torch thread while another job used the other core, so its "
             "train seconds are not comparable with rows trained alone on two threads.",
         ]
+    if variants:
+        lines += ["", "fusevae rows that change a preset: " + "; ".join(variants) + "."]
     lines += [
         "",
         "Judge: the test accuracy of the image judge that scored the row's coherence (fusevae's classifier, 3 epochs, "

@@ -50,3 +50,16 @@ def test_missing_cells_and_shared_cores_are_said(tmp_path):
     _ours(ours, "jmvae", range(3))
     write_table(str(peer), [str(ours)], str(out))
     assert "Incomplete" not in out.read_text()
+
+
+def test_a_row_that_changes_a_preset_says_how(tmp_path):
+    peer, ours, out = tmp_path / "peer", tmp_path / "ours", tmp_path / "table.md"
+    _peer(peer, "mvae", 0, threads=2)
+    _ours(ours, "mvae-old", range(1))
+    cfg = {"overrides": ["train.epochs=30"], "variants": {"mvae-old": "mvae"},
+           "preset_overrides": {"mvae-old": ["objective.warmup_epochs=0", "objective.warmup_fraction=1"]}}  # fmt: skip
+    (ours / "benchmark_config.json").write_text(json.dumps(cfg))
+    write_table(str(peer), [str(ours)], str(out))
+    md = out.read_text()
+    assert "| 30 epochs | mvae-old | fusevae |" in md
+    assert "mvae-old = mvae with `objective.warmup_epochs=0 objective.warmup_fraction=1` (ours)" in md
