@@ -275,3 +275,46 @@ def test_three_modality_jmvae_with_rest_ties_warns_that_single_encoders_learn_on
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _three_modality_jmvae("rest+singles")
+
+
+def _own_features_model(seed: int = 0, own: bool = True) -> MultimodalVAE:
+    cfg = small_config()
+    cfg.fusion = FusionConfig(kind="subset_encoders", subsets="jmvae", head_hidden=[16], own_features=own)
+    torch.manual_seed(seed)
+    return MultimodalVAE(cfg)
+
+
+def test_own_features_start_as_the_shared_ones_and_leave_the_single_encoders_out_of_the_joint(mnist):
+    batch = mnist.test[torch.arange(8)]
+    joint, image_only = batch.mask, batch.mask & torch.tensor([True, False])
+    own, shared = _own_features_model(), _own_features_model(own=False)
+    for a, b in ((own, shared),):
+        # a copy of each encoder, initialised as the shared one: the same posteriors at the start
+        for subset in (joint, image_only):
+            qa, qb = a.fuse(a.encode(batch), subset), b.fuse(b.encode(batch), subset)
+            assert torch.allclose(qa.mu, qb.mu) and torch.allclose(qa.logvar, qb.logvar)
+    # the joint posterior's gradient reaches the copies, not the encoders the single heads read
+    own.zero_grad()
+    q = own.fuse(own.encode(batch), joint)
+    (q.mu.square().sum() + q.logvar.sum()).backward()
+    assert all(p.grad is None or not p.grad.any() for p in own.nets["image"].encoder.parameters())
+    assert any(p.grad is not None and p.grad.any() for p in own.joint_encoders["image"].parameters())
+    # and moving the copies moves q(z | image, label) but not q(z | image)
+    with torch.no_grad():
+        for p in own.joint_encoders["image"].parameters():
+            p.add_(0.1)
+    moved_joint, moved_single = own.fuse(own.encode(batch), joint), own.fuse(own.encode(batch), image_only)
+    assert not torch.allclose(moved_joint.mu, shared.fuse(shared.encode(batch), joint).mu)
+    assert torch.allclose(moved_single.mu, shared.fuse(shared.encode(batch), image_only).mu)
+
+
+def test_own_features_belong_to_subset_encoders_and_survive_a_checkpoint(tmp_path, mnist):
+    with pytest.raises(ValueError, match="own_features"):
+        api.make_config("mvae", "mnist", ["model.fusion.own_features=true"])
+    cfg = api.make_config("jmvae", "mnist", [*SMALL, "train.epochs=1", "train.limit_train=256",
+                                             "model.fusion.own_features=true"])  # fmt: skip
+    run = api.train(cfg, out=tmp_path / "own", progress=False)
+    model, _ = load_model(run)
+    assert model.own_features and set(model.joint_encoders) == {"image", "label"}
+    batch = mnist.test[torch.arange(4)]
+    assert torch.isfinite(model.fuse(model.encode(batch), batch.mask).mu).all()

@@ -66,6 +66,10 @@ class FusionConfig:
     # subset_encoders: the single-modality heads' widths when they differ from head_hidden (None: the same); MultiVae's
     # JMVAE ends its unimodal encoders in a linear map but reads the joint through a 512-512 MLP
     single_head_hidden: list[int] | None = None
+    # subset_encoders: the heads of subsets of two or more modalities read their own copy of every modality's encoder
+    # (initialised as the shared one), as MultiVae's JMVAE joint encoder does; false: every head reads the encoders
+    # the single-modality heads read (M2VAE's shared feature stacks)
+    own_features: bool = False
 
 
 @dataclass

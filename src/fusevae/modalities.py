@@ -125,15 +125,17 @@ class ModalityNets(nn.Module):
     def embed_dim(self) -> int:
         return self._embed_dim
 
-    def encode(self, x: Tensor) -> Tensor:
+    def encode(self, x: Tensor, encoder: nn.Module | None = None) -> Tensor:
+        """The embedding (B, E) of x by this modality's encoder, or by `encoder`, a copy of it (own features)."""
+        encoder = self.encoder if encoder is None else encoder
         if self.cfg.kind in INTEGER_KINDS:
             x = x.long()
         if self.cfg.kind == "label" and x.numel() > self.cfg.num_classes:
             # a label has num_classes possible inputs: encode each once and look the batch up
             # (exact, gradients included; 128 rows of MLP become 10)
-            table = self.encoder(torch.arange(self.cfg.num_classes, device=x.device))
+            table = encoder(torch.arange(self.cfg.num_classes, device=x.device))
             return table[x]
-        return self.encoder(x)
+        return encoder(x)
 
     def null_embedding(self) -> Tensor:
         """The embedding (E,) of an all-zero input: what a zero-filled missing modality contributes (JMVAE-Zero).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -52,6 +53,12 @@ class MultimodalVAE(nn.Module):
         if self.fusion.consumes == "experts":
             # one Gaussian expert q(z | x_m) per modality
             self.expert_heads = nn.ModuleDict({n: nn.Linear(d, 2 * cfg.latent_dim) for n, d in dims.items()})
+        # the joint heads' own copy of every encoder (and projection), starting from the shared weights
+        self.own_features = getattr(self.fusion, "own_features", False)
+        self.joint_encoders = nn.ModuleDict(
+            {n: copy.deepcopy(self.nets[n].encoder) for n in names} if self.own_features else {}
+        )
+        self.joint_projections = copy.deepcopy(self.projections) if self.own_features else nn.ModuleDict()
 
     @property
     def latent_dim(self) -> int:
@@ -71,7 +78,12 @@ class MultimodalVAE(nn.Module):
             real = [e if e is not None else nulls[i].expand_as(ref) for i, e in enumerate(embeddings)]
             return torch.cat([torch.stack(real, 1), nulls.unsqueeze(0).expand(ref.shape[0], -1, -1)], 1)
         if self.fusion.consumes == "embeddings":
-            return torch.stack([e if e is not None else torch.zeros_like(ref) for e in embeddings], dim=1)
+            stacked = torch.stack([e if e is not None else torch.zeros_like(ref) for e in embeddings], dim=1)
+            if not self.own_features:
+                return stacked
+            # (B, 2M, E): the shared features, then the joint heads' own (subset_encoders with own_features)
+            own = [self._embed_own(n, batch.data[n]) if n in batch.data else torch.zeros_like(ref) for n in self.names]
+            return torch.cat([stacked, torch.stack(own, dim=1)], dim=1)
         mus, logvars = [], []
         for n, e in zip(self.names, embeddings, strict=True):
             if e is None:
@@ -90,6 +102,11 @@ class MultimodalVAE(nn.Module):
     def _embed(self, name: str, x: Tensor) -> Tensor:
         """Modality `name`'s embedding (B, E), projected to the fusion's width where its network's differs."""
         return self._project(name, self.nets[name].encode(x))
+
+    def _embed_own(self, name: str, x: Tensor) -> Tensor:
+        """Modality `name`'s embedding by the joint heads' own copy of its encoder (fusion.own_features)."""
+        e = self.nets[name].encode(x, self.joint_encoders[name])
+        return self.joint_projections[name](e) if name in self.joint_projections else e
 
     def fuse(self, encoded: Encoded, subsets: Tensor) -> Posterior:
         """q(z | x_S) for subset masks `subsets` of shape (..., B, M); returns batch shape (..., B)."""

@@ -28,8 +28,9 @@ def mixture_components(kind: str, m: int) -> int:
     return fusion_entry(kind).components(m)
 
 
-# FusionConfig fields that belong to particular fusions (each registry entry's `options` names those it reads)
-OWNED_OPTIONS = ("rbcm_beta", "subsets", "prior_expert", "head_hidden", "single_head_hidden")
+def owned_options() -> set[str]:
+    """FusionConfig fields that belong to particular fusions: those some registry entry's `options` names."""
+    return {o for e in registered_fusions().values() for o in e.options}
 
 
 def make_fusion(cfg: ModelConfig, embed_dim: int) -> Fusion:
@@ -37,7 +38,7 @@ def make_fusion(cfg: ModelConfig, embed_dim: int) -> Fusion:
     f = cfg.fusion
     entry = fusion_entry(f.kind)
     defaults = FusionConfig(kind=f.kind)
-    for option in OWNED_OPTIONS:
+    for option in sorted(owned_options()):
         if getattr(f, option) != getattr(defaults, option) and option not in entry.options:
             owners = sorted(n for n, e in registered_fusions().items() if option in e.options)
             raise ValueError(

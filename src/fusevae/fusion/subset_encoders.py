@@ -3,9 +3,13 @@
 The per-modality feature layers are the modality encoders the model already runs once (M2VAE
 Table 2: "2x784-2x128-2x64", one stack per modality); each subset S has its own head that reads the
 concatenated features of S in a fixed modality order ("concat-64-2") and gives mu and a bounded
-log-variance. M2VAE needs every non-empty subset (2^M - 1 heads); JMVAE the full set, the
-leave-one-out subsets its KL terms tie to it, and each single modality. Unlike a set function, a
-subset without a head has no posterior: asking for one is an error that names it.
+log-variance. With `own_features` (MultiVae's JMVAE joint encoder) the heads of subsets of two or
+more modalities read features from their own copy of each modality's encoder, so that the
+reconstruction through the joint posterior does not train the single-modality encoders' features;
+the model then hands over (N, 2M, E), the shared features first. M2VAE needs every non-empty
+subset (2^M - 1 heads); JMVAE the full set, the leave-one-out subsets its KL terms tie to it, and
+each single modality. Unlike a set function, a subset without a head has no posterior: asking for
+one is an error that names it.
 """
 
 from __future__ import annotations
@@ -55,9 +59,11 @@ class SubsetEncoders(Fusion):
         logvar_max: float,
         hidden: Sequence[int] = (64,),
         single_hidden: Sequence[int] | None = None,
+        own_features: bool = False,
     ) -> None:
         super().__init__()
         self.names = names
+        self.own_features = own_features
         self.subsets = needed_subsets(len(names), which)
         self.heads = nn.ModuleDict(
             {
@@ -79,6 +85,12 @@ class SubsetEncoders(Fusion):
             raise TypeError("subset encoders read modality embeddings, got Gaussian experts")
         if mask.dim() != 2:
             raise ValueError(f"subset encoders take a modality mask (N, M), got shape {tuple(mask.shape)}")
+        m_count = len(self.names)
+        if inputs.shape[1] != (2 if self.own_features else 1) * m_count:
+            raise ValueError(
+                f"subset encoders{' with own_features' if self.own_features else ''} read "
+                f"{(2 if self.own_features else 1) * m_count} feature rows per item, got {inputs.shape[1]}"
+            )
         codes = (mask.long() * self._bits).sum(-1)  # (N,): the subset of each row as a bitmask
         mu = inputs.new_zeros(inputs.shape[0], self.latent_dim)
         logvar = torch.zeros_like(mu)  # rows with an empty subset keep the prior N(0, I)
@@ -89,7 +101,8 @@ class SubsetEncoders(Fusion):
                 continue
             covered = covered | rows
             idx = torch.nonzero(rows).flatten()
-            features = inputs.index_select(0, idx)[:, list(s)].flatten(1)
+            offset = m_count if self.own_features and len(s) > 1 else 0  # a joint head's own features
+            features = inputs.index_select(0, idx)[:, [offset + i for i in s]].flatten(1)
             m, raw = self.heads[self._key(s)](features).chunk(2, dim=-1)
             mu = mu.index_copy(0, idx, m.to(mu.dtype))
             logvar = logvar.index_copy(0, idx, bounded_logvar(raw, self.logvar_min, self.logvar_max).to(mu.dtype))
@@ -114,8 +127,9 @@ register_fusion(
         cfg.logvar_max,
         cfg.fusion.head_hidden,
         cfg.fusion.single_head_hidden,
+        cfg.fusion.own_features,
     ),
     "embeddings",
     description="a separate encoder head for each subset a model needs (JMVAE, tVAE, M2VAE)",
-    options=("subsets", "head_hidden", "single_head_hidden"),
+    options=("subsets", "head_hidden", "single_head_hidden", "own_features"),
 )
