@@ -288,11 +288,10 @@ def test_own_features_start_as_the_shared_ones_and_leave_the_single_encoders_out
     batch = mnist.test[torch.arange(8)]
     joint, image_only = batch.mask, batch.mask & torch.tensor([True, False])
     own, shared = _own_features_model(), _own_features_model(own=False)
-    for a, b in ((own, shared),):
-        # a copy of each encoder, initialised as the shared one: the same posteriors at the start
-        for subset in (joint, image_only):
-            qa, qb = a.fuse(a.encode(batch), subset), b.fuse(b.encode(batch), subset)
-            assert torch.allclose(qa.mu, qb.mu) and torch.allclose(qa.logvar, qb.logvar)
+    # a copy of each encoder, initialised as the shared one: the same posteriors at the start
+    for subset in (joint, image_only):
+        qa, qb = own.fuse(own.encode(batch), subset), shared.fuse(shared.encode(batch), subset)
+        assert torch.allclose(qa.mu, qb.mu) and torch.allclose(qa.logvar, qb.logvar)
     # the joint posterior's gradient reaches the copies, not the encoders the single heads read
     own.zero_grad()
     q = own.fuse(own.encode(batch), joint)

@@ -86,11 +86,9 @@ class SubsetEncoders(Fusion):
         if mask.dim() != 2:
             raise ValueError(f"subset encoders take a modality mask (N, M), got shape {tuple(mask.shape)}")
         m_count = len(self.names)
-        if inputs.shape[1] != (2 if self.own_features else 1) * m_count:
-            raise ValueError(
-                f"subset encoders{' with own_features' if self.own_features else ''} read "
-                f"{(2 if self.own_features else 1) * m_count} feature rows per item, got {inputs.shape[1]}"
-            )
+        rows_expected = (2 if self.own_features else 1) * m_count  # own_features: the shared rows, then the own
+        if inputs.shape[1] != rows_expected:
+            raise ValueError(f"subset encoders read {rows_expected} feature rows per item, got {inputs.shape[1]}")
         codes = (mask.long() * self._bits).sum(-1)  # (N,): the subset of each row as a bitmask
         mu = inputs.new_zeros(inputs.shape[0], self.latent_dim)
         logvar = torch.zeros_like(mu)  # rows with an empty subset keep the prior N(0, I)
