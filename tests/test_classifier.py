@@ -86,3 +86,38 @@ def test_a_judge_needs_labels_and_a_known_modality():
     unlabelled = MultimodalTensorDataset(ds.data, ds.modalities)
     with pytest.raises(ValueError, match="class labels"):
         fit_classifier(unlabelled, ds, "image", 4)
+
+
+def test_a_judge_of_once_binarised_test_images_is_also_scored_on_their_grey_levels(tmp_path):
+    """Decoded Bernoulli means are grey levels: the evaluator reports the judge's accuracy there too, computed on the
+    levels the fixed test draw came from (and the binarised accuracy stays the judge's own)."""
+    from fusevae.data.user import from_arrays
+    from fusevae.evaluation import EvaluationSettings, Evaluator
+
+    blobs = _blobs(500, 0)
+    arrays = {"image": blobs.data["image"].numpy(), "label": blobs.labels.numpy()}
+    data = from_arrays(arrays, labels="label", binarize=True)
+    ev = Evaluator(data, tmp_path, EvaluationSettings(judge_epochs=2))
+    judge = ev.judges()["image"]
+    acc = ev.judge_accuracies()["image"]
+    assert (acc["micro"], acc["macro"]) == (judge.accuracy, judge.macro_accuracy)
+    grey = data.test.at_levels()
+    items = torch.arange(len(grey))
+    expected = accuracies(judge.net.predict(grey.values("image", items)), grey.labels, data.num_classes)
+    assert (acc["micro_levels"], acc["macro_levels"]) == pytest.approx(expected)
+    # grey-level data has no levels to report
+    plain = Evaluator(from_arrays(arrays, labels="label"), tmp_path / "plain", EvaluationSettings(judge_epochs=1))
+    plain.judges()
+    assert set(plain.judge_accuracies()["image"]) == {"micro", "macro"}
+
+
+def test_selecting_modalities_drops_emptied_items_from_their_levels_too():
+    x = torch.rand(6, 4)
+    binary = torch.bernoulli(x, generator=torch.Generator().manual_seed(0))
+    mask = torch.ones(6, 2, dtype=torch.bool)
+    mask[[1, 4], 0] = False
+    ds = MultimodalTensorDataset({"a": binary, "b": torch.zeros(6, 2)}, ("a", "b"), mask, levels={"a": x})
+    only_a = ds.select(["a"])
+    assert len(only_a) == 4 and torch.equal(only_a.at_levels().data["a"], x[[0, 2, 3, 5]])
+    with pytest.raises(ValueError, match="levels of 'a'"):
+        MultimodalTensorDataset({"a": binary, "b": torch.zeros(6, 2)}, ("a", "b"), levels={"a": x[:3]})

@@ -212,6 +212,19 @@ def test_binarize():
     data = from_arrays(x, binarize=True)
     assert data.train.binarize == ("image",)
     assert set(data.test.data["image"].unique().tolist()) <= {0.0, 1.0}
+    # the grey levels the fixed draw came from are kept (what a judge of decoded Bernoulli means is scored on)
+    grey = from_arrays(x).test
+    assert set(data.test.levels) == {"image"} and data.train.at_levels() is None
+    levels = data.test.at_levels()
+    assert levels.binarize == () and torch.equal(levels.data["image"], grey.data["image"])
+    assert torch.equal(levels.data["v"], data.test.data["v"])
+    assert not bool(data.test.data["image"][grey.data["image"] == 0].any())  # a draw is 1 only where its level is not 0
+    # copies keep them, item for item
+    assert torch.equal(data.test.subset(2).at_levels().data["image"], grey.data["image"][:2])
+    assert torch.equal(data.test.select(["image"]).at_levels().data["image"], grey.data["image"])
+    dropped = data.test.drop_modalities({"image": 0.5}, seed=0)
+    assert torch.equal(dropped.at_levels().data["image"], grey.data["image"])
+    assert torch.equal(dropped.at_levels().mask, dropped.mask)
 
 
 def test_torch_and_numpy_give_the_same_data():

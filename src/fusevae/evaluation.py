@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from .config import ExperimentConfig
 from .data import MultimodalData
 from .locks import holding
@@ -119,6 +121,7 @@ class Evaluator:
         self.judge_dir = Path(judge_dir) if judge_dir else self.cache_dir
         self.settings = settings or EvaluationSettings()
         self._judges: dict[str, Any] | None = None
+        self._levels_accuracy: dict[str, tuple[float, float]] = {}
 
     @property
     def scored(self) -> Any:
@@ -263,6 +266,23 @@ class Evaluator:
         return out, table
 
     def judge_accuracies(self) -> dict[str, dict[str, float]]:
+        """Each judge's test accuracy (micro, macro); for test images binarised once, also on the grey levels they
+        were drawn from (micro_levels, macro_levels): coherence judges decoded Bernoulli means, which are grey levels,
+        and binarising costs a judge much of what it sees (Fashion-MNIST's texture)."""
         if self._judges is None:
             return {}
-        return {m: {"micro": j.accuracy, "macro": j.macro_accuracy} for m, j in self._judges.items()}
+        from .metrics.classifier import accuracies
+
+        out = {m: {"micro": j.accuracy, "macro": j.macro_accuracy} for m, j in self._judges.items()}
+        test = self.data.test
+        grey = test.at_levels()
+        if grey is not None and test.labels is not None:
+            for m, j in self._judges.items():
+                if m not in test.levels:
+                    continue
+                if m not in self._levels_accuracy:
+                    items = torch.nonzero(test.mask[:, test.modalities.index(m)]).flatten()
+                    pred = j.net.predict(grey.values(m, items))
+                    self._levels_accuracy[m] = accuracies(pred, test.labels[items], self.data.num_classes)
+                out[m]["micro_levels"], out[m]["macro_levels"] = self._levels_accuracy[m]
+        return out

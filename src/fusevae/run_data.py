@@ -54,7 +54,10 @@ def binarized(data: MultimodalData) -> MultimodalData:
         out = dict(ds.data)
         for i, n in enumerate(names):
             out[n] = fixed_binarization(ds.data[n], n in ds.quantized, seed * 1000 + i)
-        return MultimodalTensorDataset(out, ds.modalities, ds.mask, ds.labels, ds.binarize, ds.rows, ds.quantized)
+        levels = {n: ds.data[n] for n in names}
+        return MultimodalTensorDataset(
+            out, ds.modalities, ds.mask, ds.labels, ds.binarize, ds.rows, ds.quantized, levels
+        )
 
     train = data.train
     train = MultimodalTensorDataset(

@@ -84,6 +84,7 @@ def _load_labelled(name: str, root: Root, binarize: bool, source: str | None = N
             mods,
             labels=split.labels,
             binarize=("image",) if binarize and dynamic else (),
+            levels={"image": split.images} if binarize and not dynamic else None,
         )
 
     return MultimodalData(
@@ -108,6 +109,9 @@ def _load_paired(name: str, root: Root, binarize: bool) -> MultimodalData:
             labels=labels,
             binarize=parts if binarize and part == "train" else (),
             rows=dict(zip(parts, rows, strict=True)),
+            levels={p: split.images for p, split in zip(parts, splits, strict=True)}
+            if binarize and part != "train"
+            else None,
         )
 
     return MultimodalData(name, specs, ds("train", 0), ds("valid", 1), ds("test", 2))
@@ -153,11 +157,17 @@ def _load_built(
     names = tuple(s.name for s in specs)
     sets = []
     for seed, (part, (data, labels)) in enumerate(zip(("train", "valid", "test"), _built_parts(name, root))):
+        levels = None
         if binarize and part != "train":
-            data = {k: _bytes_to_binary(v, seed) for k, v in data.items()}
+            data, levels = {k: _bytes_to_binary(v, seed) for k, v in data.items()}, data
         sets.append(
             MultimodalTensorDataset(
-                data, names, labels=labels, binarize=names if binarize and part == "train" else (), quantized=names
+                data,
+                names,
+                labels=labels,
+                binarize=names if binarize and part == "train" else (),
+                quantized=names,
+                levels=levels,
             )
         )
     classes = 2 ** len(QUADRANTS) if name == "scenes" else 10
@@ -195,8 +205,9 @@ def _load_emnist(name: str, root: Root, binarize: bool) -> MultimodalData:
     sets = []
     for seed, (part, split) in enumerate(zip(("train", "valid", "test"), data.splits())):
         images = {"mnist": torch.from_numpy(split.mnist), "fashion": torch.from_numpy(split.fashion)}
+        levels = None
         if binarize and part != "train":
-            images = {k: _bytes_to_binary(v, seed) for k, v in images.items()}
+            images, levels = {k: _bytes_to_binary(v, seed) for k, v in images.items()}, images
         sets.append(
             MultimodalTensorDataset(
                 images,
@@ -204,6 +215,7 @@ def _load_emnist(name: str, root: Root, binarize: bool) -> MultimodalData:
                 labels=torch.from_numpy(split.labels),
                 binarize=names if binarize and part == "train" else (),
                 quantized=names,
+                levels=levels,
             )
         )
     return MultimodalData(name, specs, *sets)

@@ -271,7 +271,7 @@ def load_easyvqa(root: str | os.PathLike[str] | None, binarize: bool, which: str
     splits = ((train, lambda i: i not in valid_images), (train, valid_images.__contains__), (test, None))
     for seed, (part, keep) in enumerate(splits):
         labels = torch.from_numpy(classes["test" if part is test else "train"])
-        images = torch.from_numpy(part.images)
+        images = levels = torch.from_numpy(part.images)
         if binarize and seed > 0:  # evaluation images binarised once, with a fixed seed
             images = fixed_binarization(images, True, seed)
         rows = [
@@ -289,6 +289,7 @@ def load_easyvqa(root: str | os.PathLike[str] | None, binarize: bool, which: str
                 rows={"image": image_ids},
                 binarize=("image",) if binarize and seed == 0 else (),
                 quantized=("image",),
+                levels={"image": levels} if binarize and seed > 0 else None,
             )
         )
     name = "easyvqa" if which == "attribute" else "easyvqa-all"

@@ -311,7 +311,8 @@ def _load(root: str | os.PathLike[str] | None, binarize: bool) -> MultimodalData
             "force": torch.from_numpy(eps.force),
             "action": torch.from_numpy(eps.action),
         }
-        if binarize and part != "train":  # evaluation images binarised once, with a fixed seed
+        levels = {k: data[k] for k in images} if binarize and part != "train" else None
+        if levels:  # evaluation images binarised once, with a fixed seed
             for k in images:
                 data[k] = fixed_binarization(data[k], True, seed)
         sets.append(
@@ -321,6 +322,7 @@ def _load(root: str | os.PathLike[str] | None, binarize: bool) -> MultimodalData
                 labels=torch.from_numpy(eps.state),
                 binarize=images if binarize and part == "train" else (),
                 quantized=images,
+                levels=levels,
             )
         )
     test_episodes = torch.from_numpy(parts[2].episode)

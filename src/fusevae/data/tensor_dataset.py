@@ -32,7 +32,9 @@ class MultimodalTensorDataset(Dataset):
     source item with several partners hold every source image once. `quantized` lists the
     modalities stored as uint8 levels 0..255 and served as float32 in [0, 1]: a quarter of the
     memory of float storage, which many-modality colour sets need (5 RGB modalities of 50k items
-    are 0.6 GB as bytes, 2.4 GB as floats).
+    are 0.6 GB as bytes, 2.4 GB as floats). `levels` keeps, for modalities binarised once (evaluation
+    sets), the grey levels the draw was made from (stored like the data): a model's decoded Bernoulli
+    means are on that scale, so a coherence judge is also scored there (`at_levels`).
     """
 
     def __init__(
@@ -44,6 +46,7 @@ class MultimodalTensorDataset(Dataset):
         binarize: tuple[str, ...] = (),
         rows: dict[str, Tensor] | None = None,
         quantized: tuple[str, ...] = (),
+        levels: dict[str, Tensor] | None = None,
     ) -> None:
         self.modalities = tuple(modalities)
         if set(data) != set(self.modalities):
@@ -75,6 +78,10 @@ class MultimodalTensorDataset(Dataset):
             raise BatchError("every item needs at least one present modality")
         self.labels = labels
         self.binarize = tuple(binarize)
+        self.levels = dict(levels or {})
+        for k, v in self.levels.items():
+            if k not in data or v.shape != data[k].shape or v.dtype != data[k].dtype:
+                raise BatchError(f"levels of {k!r} must match its data's shape and dtype")
 
     def __len__(self) -> int:
         return self.n
@@ -120,7 +127,7 @@ class MultimodalTensorDataset(Dataset):
         keep = torch.nn.functional.one_hot(scores.argmax(1), len(self.modalities)).bool()
         mask = mask | (keep & emptied.unsqueeze(1))
         return MultimodalTensorDataset(
-            self.data, self.modalities, mask, self.labels, self.binarize, self.rows, self.quantized
+            self.data, self.modalities, mask, self.labels, self.binarize, self.rows, self.quantized, self.levels
         )
 
     def select(self, names: tuple[str, ...] | list[str]) -> MultimodalTensorDataset:
@@ -137,6 +144,7 @@ class MultimodalTensorDataset(Dataset):
         keep = mask.any(1)
         rows = {n: self.rows[n] for n in names if n in self.rows}
         data = {n: self.data[n] for n in names}
+        levels = {n: self.levels[n] for n in names if n in self.levels}
         if not bool(keep.all()):
             idx = torch.nonzero(keep).flatten()
             for n in names:  # shared-row modalities keep their source tensor; others are indexed
@@ -144,11 +152,13 @@ class MultimodalTensorDataset(Dataset):
                     rows[n] = rows[n][idx]
                 else:
                     data[n] = data[n][idx]
+                    if n in levels:
+                        levels[n] = levels[n][idx]
             mask = mask[idx]
         labels = None if self.labels is None else self.labels[keep]
         binarize = tuple(b for b in self.binarize if b in names)
         quantized = tuple(q for q in self.quantized if q in names)
-        return MultimodalTensorDataset(data, names, mask, labels, binarize, rows, quantized)
+        return MultimodalTensorDataset(data, names, mask, labels, binarize, rows, quantized, levels)
 
     def subset(self, n: int) -> MultimodalTensorDataset:
         """The first n items (for quick runs and tests)."""
@@ -161,6 +171,15 @@ class MultimodalTensorDataset(Dataset):
             self.binarize,
             {k: r[s] for k, r in self.rows.items()},
             self.quantized,
+            {k: v if k in self.rows else v[s] for k, v in self.levels.items()},
+        )
+
+    def at_levels(self) -> MultimodalTensorDataset | None:
+        """The same items with each once-binarised modality at the grey levels it was drawn from; None if none was."""
+        if not self.levels:
+            return None
+        return MultimodalTensorDataset(
+            {**self.data, **self.levels}, self.modalities, self.mask, self.labels, (), self.rows, self.quantized
         )
 
 

@@ -665,7 +665,8 @@ def _build(
     for j, s in enumerate(SPLITS):
         arrays, mask, lab = final[s]
         tensors = {k: torch.from_numpy(np.ascontiguousarray(a)) for k, a in arrays.items()}
-        if s != "train":
+        levels = {k: tensors[k] for k in bern} if s != "train" else None
+        if levels:
             tensors.update({k: fixed_binarization(tensors[k], k in quantized, j) for k in bern})
         sets[s] = MultimodalTensorDataset(
             tensors,
@@ -674,6 +675,7 @@ def _build(
             None if lab is None else torch.from_numpy(np.ascontiguousarray(lab)),
             binarize=bern if s == "train" else (),
             quantized=tuple(quantized),
+            levels=levels,
         )
     source: dict[str, Any] = {
         "kind": "arrays",
