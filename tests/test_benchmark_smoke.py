@@ -85,6 +85,7 @@ def test_the_table1_three_image_config_writes_its_tables(tmp_path, monkeypatch):
     pairs = ["joint coherence mnist+fashion", "joint coherence mnist+animal", "joint coherence fashion+animal"]
     assert all(k in row for k in pairs) and all(row["joint coherence"][0] <= row[k][0] for k in pairs)
     assert "## Coherence with a sensor missing" in md
+    assert "Judges on the grey levels" in md  # binarised test images: the judges' scores on their grey levels
     # a cell scored before a metric existed gets it on the next run, from its saved model, the rest left as it was
     record_path = tmp_path / cfg.name / "runs" / "jmvae" / "seed0" / "benchmark.json"
     record = json.loads(record_path.read_text())

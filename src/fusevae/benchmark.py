@@ -613,8 +613,8 @@ def _markdown(
         grey = {m: a for m, a in judges.items() if "micro_levels" in a}
         if grey:
             out.append(
-                "The test images are binarised once; on the grey levels they were drawn from, which is the scale of "
-                "the decoded Bernoulli means the judges score, their accuracy is "
+                "Judges on the grey levels the once-binarised test images were drawn from (the scale of the decoded "
+                "Bernoulli means they score; micro / macro): "
                 + ", ".join(f"{m} {a['micro_levels']:.3f} / {a['macro_levels']:.3f}" for m, a in grey.items())
                 + ".\n"
             )
