@@ -71,7 +71,7 @@ def test_a_cell_another_worker_holds_is_left_to_it_and_the_table_says_so(tmp_pat
         assert "left to the workers that hold them: mopoe seed 0" in capsys.readouterr().err
         md = (out / "results.md").read_text()
         assert "**Incomplete: 1 of 2 cells finished** (not yet: mopoe seed 0)" in md
-        assert "| mopoe | 0 | training | 0 of 1 | running |" in status_table(bench.status())
+        assert "| mopoe | 0 | training | 0 of 1 | ? | ? | running |" in status_table(bench.status())
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()

@@ -94,6 +94,7 @@ def train(
     evaluate, generate and resume reload it; resuming on changed data is refused unless
     `accept_changed_data`. Every check runs before anything is written.
     """
+    from .epoch_clock import EpochTimes
     from .train import fit
 
     if epochs is not None and epochs < 1:
@@ -116,15 +117,21 @@ def train(
         check_same_data(run, ds, accept_changed_data)
     start = time.perf_counter()
     fit(cfg, ds, run, resume=resume, progress=progress, before_write=lambda: write_record(run, ds))
-    seconds = time.perf_counter() - start
+    session = time.perf_counter() - start
     if not is_main_process():
         return run
     n_train = min(len(ds.train), cfg.train.limit_train or len(ds.train))
+    # a resumed run's time is the sum of its epochs' (logs/epoch_seconds.csv), not this call's piece of it
+    clock = EpochTimes.read(run).summary(cfg.train.epochs)
+    seconds = clock["train_seconds"] or session
     stats = {
         "train_seconds": seconds,
         "epochs": cfg.train.epochs,
         "train_items": n_train,
         "samples_per_second": n_train * cfg.train.epochs / seconds,
+        "epochs_timed": clock["epochs_timed"],
+        "threads": clock["threads"],
+        "this_call_seconds": session,
     }
     (run / "train_stats.json").write_text(json.dumps(stats, indent=2))
     return run

@@ -22,9 +22,10 @@ import io
 import json
 import math
 import os
+import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +155,17 @@ class CellStatus:
     epochs_done: int
     epochs: int
     held: bool = False  # a worker holds the cell now (False: finished, not started, or stopped and resumable)
+    # seconds per training epoch: the pace of its last timed epochs (logs/epoch_seconds.csv) or, finished, its mean;
+    # None where nothing was timed
+    seconds_per_epoch: float | None = None
+    estimated: bool = False  # seconds_per_epoch taken from the same preset's other cells (this one has no times)
+
+    @property
+    def seconds_left(self) -> float | None:
+        """Training seconds left at that pace (scoring not included); 0 once trained."""
+        if self.state in ("finished", "trained, scoring"):
+            return 0.0
+        return None if self.seconds_per_epoch is None else (self.epochs - self.epochs_done) * self.seconds_per_epoch
 
 
 def _epochs_logged(metrics_csv: Path) -> int:
@@ -165,15 +177,40 @@ def _epochs_logged(metrics_csv: Path) -> int:
     return max(done) + 1 if done else 0
 
 
+def _clock(seconds: float | None) -> str:
+    """Seconds as h:mm (or m:ss under an hour)."""
+    if seconds is None:
+        return "?"
+    s = round(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d} h" if s >= 3600 else f"{s // 60}:{s % 60:02d} min"
+
+
 def status_table(cells: list[CellStatus]) -> str:
-    """The cells as a markdown table, with how many are finished and how many a worker holds now."""
-    lines = ["| preset | seed | state | epochs | worker |", "|---|---|---|---|---|"]
+    """The cells as a markdown table, with how many are finished, how many a worker holds now, and the training
+    time left at the pace measured so far."""
+    lines = ["| preset | seed | state | epochs | s / epoch | training left | worker |", "|---|---|---|---|---|---|---|"]
     for c in cells:
         worker = "running" if c.held else ("stopped (resumes)" if c.state in ("training", "trained, scoring") else "")
-        lines.append(f"| {c.preset} | {c.seed} | {c.state} | {c.epochs_done} of {c.epochs} | {worker} |")
+        pace = "?" if c.seconds_per_epoch is None else f"{'~' * c.estimated}{c.seconds_per_epoch:.0f}"
+        left = "" if c.state in ("finished", "trained, scoring") else f"{'~' * c.estimated}{_clock(c.seconds_left)}"
+        lines.append(
+            f"| {c.preset} | {c.seed} | {c.state} | {c.epochs_done} of {c.epochs} | {pace} | {left} | {worker} |"
+        )
     finished = sum(c.state == "finished" for c in cells)
     running = sum(c.held for c in cells)
-    return "\n".join([*lines, "", f"{finished} of {len(cells)} cells finished; {running} held by a worker now."])
+    lefts = [c.seconds_left for c in cells]
+    known = sum(x for x in lefts if x is not None)
+    unknown = sum(x is None for x in lefts)
+    if unknown and unknown == len(cells) - finished:
+        left = "Training left: not known yet (no unfinished cell has a timed epoch)."
+    else:
+        left = (
+            f"Training left: {_clock(known)} of one worker's time at the paces measured (each cell at the threads it "
+            "ran on; ~: from the same preset's other cells; scoring not included)"
+            + (f", and {unknown} cell{'s' * (unknown > 1)} with no pace yet." if unknown else ".")
+        )
+    footer = [f"{finished} of {len(cells)} cells finished; {running} held by a worker now.", left]
+    return "\n".join([*lines, "", *footer])
 
 
 class Benchmark:
@@ -229,20 +266,34 @@ class Benchmark:
     def status(self) -> list[CellStatus]:
         """Where each cell stands, read from its folder without loading data or models (safe beside a running
         benchmark): finished, trained and being scored, training (epochs done, from its log), or not started."""
+        from .epoch_clock import EpochTimes
+
         cells = []
         for (preset, seed), cfg in self.configs.items():
             run, epochs = self.run_dir(preset, seed), cfg.train.epochs
             held = is_held(run)
-            if self.done(preset, seed):
-                cells.append(CellStatus(preset, seed, "finished", epochs, epochs))
-            elif (run / "model.safetensors").exists():
-                cells.append(CellStatus(preset, seed, "trained, scoring", epochs, epochs, held))
+            pace = EpochTimes.read(run).per_epoch()
+            if self.done(preset, seed) or (run / "model.safetensors").exists():
+                state = "finished" if self.done(preset, seed) else "trained, scoring"
+                stats = run / "train_stats.json"
+                if stats.exists():
+                    pace = json.loads(stats.read_text())["train_seconds"] / epochs
+                cells.append(CellStatus(preset, seed, state, epochs, epochs, held and state != "finished", pace))
             elif (run / "checkpoints" / "last.ckpt").exists() or (run / "logs" / "metrics.csv").exists():
                 done = _epochs_logged(run / "logs" / "metrics.csv")
-                cells.append(CellStatus(preset, seed, "training", done, epochs, held))
+                cells.append(CellStatus(preset, seed, "training", done, epochs, held, pace))
             else:
-                cells.append(CellStatus(preset, seed, "training" if held else "not started", 0, epochs, held))
-        return cells
+                cells.append(CellStatus(preset, seed, "training" if held else "not started", 0, epochs, held, pace))
+        paces: dict[str, list[float]] = {}
+        for c in cells:
+            if c.seconds_per_epoch is not None:
+                paces.setdefault(c.preset, []).append(c.seconds_per_epoch)
+        return [
+            replace(c, seconds_per_epoch=statistics.median(paces[c.preset]), estimated=True)
+            if c.seconds_per_epoch is None and c.preset in paces
+            else c
+            for c in cells
+        ]
 
     def check_finished(self) -> None:
         """Refuse a folder whose finished cells were trained under another config than this one builds.
@@ -392,6 +443,7 @@ class Benchmark:
         judges: dict[str, Any] = {}
         judge_sets: list[tuple[dict[str, Any], list[str]]] = []  # each set of judges and the cells it scored
         missing = []
+        scaled: list[str] = []  # cells with epochs trained before per-epoch timing: train s extrapolated
         for preset, seed in self.configs:
             path = self.run_dir(preset, seed) / "benchmark.json"
             if not path.exists():
@@ -407,6 +459,10 @@ class Benchmark:
                 if cells is None:
                     judge_sets.append((ident, cells := []))
                 cells.append(f"{preset} seed {seed}")
+                stats_path = self.run_dir(preset, seed) / "train_stats.json"
+                stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
+                if stats.get("epochs_timed", stats.get("epochs", 0)) < stats.get("epochs", 0):
+                    scaled.append(f"{preset} seed {seed} ({stats['epochs_timed']} of {stats['epochs']})")
                 for k, v in result["metrics"].items():
                     rows.setdefault(preset, {}).setdefault(k, []).append(float(v))
         table = io.StringIO(newline="")
@@ -432,6 +488,12 @@ class Benchmark:
                     for j, c in judge_sets
                 )
                 + ". `bench/judge_spread.py` measures how far coherence moves when only the judge changes."
+            )
+        if scaled:
+            notes.append(
+                "Training seconds of cells not timed over every epoch (timed epochs of all: the others were trained "
+                "before fusevae kept each epoch's time), extrapolated from the timed ones, or with none timed the "
+                f"last session's seconds only: {', '.join(scaled)}."
             )
         per_row = {preset: c for (preset, _), c in self.configs.items()}
         text = _markdown(self.cfg, rows, judges, protocol(self.cfg, first, per_row), notes)

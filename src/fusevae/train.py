@@ -19,6 +19,7 @@ from .checkpoint import SafeCheckpointIO, save_model
 from .config import ExperimentConfig, TrainConfig
 from .data import MultimodalData, batch_loader
 from .data.batch import Batch
+from .epoch_clock import EpochClock
 from .metrics.likelihood import joint_elbo
 from .model import MultimodalVAE
 from .objectives import make_objective
@@ -241,6 +242,7 @@ def _fit(
                 else datetime.timedelta(minutes=t.checkpoint_every_minutes),
             )
         )
+    cbs.append(EpochClock(out))  # each epoch's wall time, kept across resumptions (a run's training time)
     if progress:
         cbs.append(TQDMProgressBar(refresh_rate=20))
     cbs += callbacks or []
