@@ -263,6 +263,8 @@ def test_status_reads_each_cell_from_its_folder_and_tables_come_from_the_finishe
     training.mkdir(parents=True)
     rows = ["epoch,step,train/loss,val/elbo", "0,9,1.0,", "0,9,,-90.0", "1,19,0.9,", "1,19,,-89.0", "2,29,0.8,"]
     (training / "metrics.csv").write_text("\n".join(rows) + "\n")
+    t = "2026-12-04T01:00:00+00:00"
+    (training / "epoch_seconds.csv").write_text(f"epoch,seconds,threads,ended\n0,20,1,{t}\n1,30,1,{t}\n")
     got = {(c.preset, c.seed): (c.state, c.epochs_done, c.epochs) for c in bench.status()}
     assert got == {
         ("mvae", 0): ("finished", 5, 5),
@@ -274,7 +276,8 @@ def test_status_reads_each_cell_from_its_folder_and_tables_come_from_the_finishe
     path.write_text(json.dumps(cfg.__dict__))
     cli.main(["benchmark", str(path), "--out", str(tmp_path), "--status", "--tables"])
     printed = capsys.readouterr().out
-    assert "| mvae | 2 | training | 2 of 5 | stopped (resumes) |" in printed
+    assert "| mvae | 2 | training | 2 of 5 | 25 | 1:15 min | stopped (resumes) |" in printed  # its own pace
+    assert "| mopoe | 0 | not started | 0 of 5 | ? | ? |  |" in printed
     assert "1 of 4 cells finished; 0 held by a worker now." in printed
     assert "**Incomplete: 1 of 4 cells finished**" in printed and "| mvae | 0.500 |" in printed
     assert not (tmp_path / "benchmark_config.json").exists()  # nothing was run
