@@ -1,11 +1,13 @@
 """Synergy gain against cached unimodal baselines."""
 
+import copy
+
 import pytest
 import torch
 from torch import nn
 
 from fusevae import api
-from fusevae.config import ExperimentConfig, ModalityConfig
+from fusevae.config import ExperimentConfig, ModalityConfig, ObjectiveConfig
 from fusevae.data import MultimodalData, MultimodalTensorDataset
 from fusevae.metrics import synergy as syn
 from fusevae.metrics.classifier import Classifier
@@ -45,14 +47,33 @@ def _multimodal_data():
     return MultimodalData("toy", specs, _data(600, 0), _data(200, 1), _data(200, 2), "vec", "label")
 
 
-def test_unimodal_config_keeps_the_modality_networks_and_budget():
+def test_unimodal_config_keeps_the_modality_networks_and_budget_and_none_of_the_presets_constants():
     cfg = _config()
     u = unimodal_config(cfg, "label")
     assert [m.name for m in u.model.modalities] == ["label"] and u.objective.kind == "joint"
     assert u.model.modalities[0] == cfg.model.modalities[1] and u.model.latent_dim == cfg.model.latent_dim
-    assert u.train == cfg.train and u.objective.weights == {"label": 5.0}
+    assert u.objective == ObjectiveConfig(kind="joint")  # beta 1, no warm-up, weight 1: a plain VAE
+    assert (u.train.epochs, u.train.limit_train, u.train.binarize) == (1, 0, cfg.train.binarize)
+    assert (u.train.batch_size, u.train.lr, u.train.seed) == (128, 1e-3, 0)
     with pytest.raises(ValueError, match="unknown modality"):
         unimodal_config(cfg, "depth")
+
+
+def test_every_row_and_seed_of_a_table_shares_one_baseline_per_modality_and_budget():
+    """The paper reports one unimodal score per modality for all its rows: presets' constants, seeds and how a
+    worker runs do not make another baseline; another budget or network does."""
+    data = _multimodal_data().select(["label"])
+    cfg = _config()
+    other = copy.deepcopy(cfg)
+    other.objective = ObjectiveConfig(kind="ecg", beta=2.5, warmup_fraction=0.4, weights={"label": 50.0})
+    other.train.seed, other.train.batch_size, other.train.lr, other.train.threads = 2, 64, 3e-4, 1
+    key = syn._key(unimodal_config(cfg, "label"), data)
+    assert syn._key(unimodal_config(other, "label"), data) == key
+    longer, wider = copy.deepcopy(cfg), copy.deepcopy(cfg)
+    longer.train.epochs = 2
+    wider.model.modalities[1].encoder_hidden = [64]
+    assert syn._key(unimodal_config(longer, "label"), data) != key
+    assert syn._key(unimodal_config(wider, "label"), data) != key
 
 
 def test_a_model_identical_to_its_baseline_has_zero_synergy(tmp_path):

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from ..config import ExperimentConfig, FusionConfig, ObjectiveConfig
+from ..config import ExperimentConfig, FusionConfig, ObjectiveConfig, TrainConfig
 from ..data import MultimodalData
 from ..data.tensor_dataset import MultimodalTensorDataset
 from ..locks import holding
@@ -39,7 +40,14 @@ class SynergyScore:
 
 
 def unimodal_config(cfg: ExperimentConfig, modality: str) -> ExperimentConfig:
-    """cfg for `modality` alone: its own networks, latent size, budget, seed and KL schedule; a plain VAE."""
+    """The baseline U of `modality` for a model trained by cfg: a plain VAE of that modality alone.
+
+    The sensor-fusion paper (IV-B, Table I) reports one unimodal score per modality for all its rows, so every
+    row and seed of a table shares one baseline: the modality's own networks and latent size and the cell's
+    budget (epochs, items), but none of the preset's constants: beta 1, no KL warm-up, likelihood weight 1, the
+    library's default optimiser (Adam, lr 1e-3, batch 128: `TrainConfig`'s defaults) and seed 0. Rows then differ
+    in S alone, and a table of many presets trains one baseline per modality, not one per preset and seed.
+    """
     names = [m.name for m in cfg.model.modalities]
     if modality not in names:
         raise ValueError(f"unknown modality {modality!r}; the config has {names}")
@@ -47,21 +55,22 @@ def unimodal_config(cfg: ExperimentConfig, modality: str) -> ExperimentConfig:
     out.preset = f"unimodal-{modality}"
     out.model.modalities = [m for m in out.model.modalities if m.name == modality]
     out.model.fusion = FusionConfig(kind="poe")  # one expert: its own Gaussian, whatever the preset fuses
-    # a plain VAE: the preset's KL schedule and this modality's weight, nothing of its multimodal scheme,
-    # so presets that share architecture, budget and KL schedule share one baseline
-    out.objective = ObjectiveConfig(
-        kind="joint",
-        beta=cfg.objective.beta,
-        warmup_epochs=cfg.objective.warmup_epochs,
-        warmup_fraction=cfg.objective.warmup_fraction,
-        weights={k: v for k, v in cfg.objective.weights.items() if k == modality},
+    out.objective = ObjectiveConfig(kind="joint", beta=1.0, warmup_epochs=0.0, warmup_fraction=0.0)
+    plain = TrainConfig()
+    out.train = replace(
+        out.train, batch_size=plain.batch_size, lr=plain.lr, optimizer=plain.optimizer, seed=plain.seed, missing={}
     )
-    out.train.missing = {}
     return out
 
 
+# how a run is carried out, not what it learns: workers with other thread counts share one baseline
+_HOW = ("threads", "checkpoint_every_steps", "checkpoint_every_minutes")
+
+
 def _key(cfg: ExperimentConfig, data: MultimodalData) -> str:
-    h = hashlib.sha256(cfg.to_json().encode())
+    what = cfg.to_dict()
+    what["train"] = {k: v for k, v in what["train"].items() if k not in _HOW}
+    h = hashlib.sha256(json.dumps(what, sort_keys=True).encode())
     for part in (data.train, data.valid):
         for n in part.modalities:
             h.update(part.data[n].contiguous().numpy().tobytes())
