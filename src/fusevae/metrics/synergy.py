@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..config import ExperimentConfig, FusionConfig, ObjectiveConfig, TrainConfig
+from ..config import ExperimentConfig, FusionConfig, ObjectiveConfig
 from ..data import MultimodalData
 from ..data.tensor_dataset import MultimodalTensorDataset
 from ..locks import holding
@@ -44,10 +44,13 @@ def unimodal_config(cfg: ExperimentConfig, modality: str) -> ExperimentConfig:
 
     The sensor-fusion paper (IV-B, Table I) reports one unimodal score per modality for all its rows, so every
     row and seed of a table shares one baseline: the modality's own networks and latent size and the cell's
-    budget (epochs, items), but none of the preset's constants: beta 1, no KL warm-up, likelihood weight 1, the
-    library's default optimiser (Adam, lr 1e-3, batch 128: `TrainConfig`'s defaults) and seed 0. Rows then differ
-    in S alone, and a table of many presets trains one baseline per modality, not one per preset and seed.
+    budget (epochs, items), but none of the preset's constants. It is trained as the library trains the paper's
+    classical-VAE rows (`presets.SENSOR_FUSION`: the plain ELBO, beta 1, lambda 1, Adam 1e-3, batch 128, the KL
+    warm-up over 30 % of the budget), from seed 0. Rows then differ in S alone, and a table of many presets
+    trains one baseline per modality, not one per preset and seed.
     """
+    from ..presets import SENSOR_FUSION
+
     names = [m.name for m in cfg.model.modalities]
     if modality not in names:
         raise ValueError(f"unknown modality {modality!r}; the config has {names}")
@@ -55,10 +58,9 @@ def unimodal_config(cfg: ExperimentConfig, modality: str) -> ExperimentConfig:
     out.preset = f"unimodal-{modality}"
     out.model.modalities = [m for m in out.model.modalities if m.name == modality]
     out.model.fusion = FusionConfig(kind="poe")  # one expert: its own Gaussian, whatever the preset fuses
-    out.objective = ObjectiveConfig(kind="joint", beta=1.0, warmup_epochs=0.0, warmup_fraction=0.0)
-    plain = TrainConfig()
+    out.objective = ObjectiveConfig(kind="joint", beta=1.0, warmup_fraction=SENSOR_FUSION.warmup_fraction)
     out.train = replace(
-        out.train, batch_size=plain.batch_size, lr=plain.lr, optimizer=plain.optimizer, seed=plain.seed, missing={}
+        out.train, batch_size=SENSOR_FUSION.batch_size, lr=SENSOR_FUSION.lr, optimizer="adam", seed=0, missing={}
     )
     return out
 
