@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from .config import ExperimentConfig
 from .data import MultimodalData
 from .locks import holding
@@ -271,7 +269,7 @@ class Evaluator:
         and binarising costs a judge much of what it sees (Fashion-MNIST's texture)."""
         if self._judges is None:
             return {}
-        from .metrics.classifier import accuracies
+        from .metrics.classifier import accuracies, present_items
 
         out = {m: {"micro": j.accuracy, "macro": j.macro_accuracy} for m, j in self._judges.items()}
         test = self.data.test
@@ -281,7 +279,7 @@ class Evaluator:
                 if m not in test.levels:
                     continue
                 if m not in self._levels_accuracy:
-                    items = torch.nonzero(test.mask[:, test.modalities.index(m)]).flatten()
+                    items = present_items(test, m, None)
                     pred = j.net.predict(grey.values(m, items))
                     self._levels_accuracy[m] = accuracies(pred, test.labels[items], self.data.num_classes)
                 out[m]["micro_levels"], out[m]["macro_levels"] = self._levels_accuracy[m]

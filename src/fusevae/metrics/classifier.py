@@ -148,7 +148,7 @@ def accuracies(pred: Tensor, target: Tensor, num_classes: int) -> tuple[float, f
     return float(right.mean()), float(per_class[counts > 0].mean())
 
 
-def _items(ds: MultimodalTensorDataset, modality: str, limit: int | None) -> Tensor:
+def present_items(ds: MultimodalTensorDataset, modality: str, limit: int | None) -> Tensor:
     """Indices of the items whose `modality` is present (a dropped sensor teaches nothing)."""
     idx = torch.nonzero(ds.mask[:, ds.modalities.index(modality)]).flatten()
     return idx[:limit] if limit is not None else idx
@@ -170,8 +170,8 @@ def cache_key(
 ) -> str:
     """sha256 of the training and test data of `modality`, their labels, and the config."""
     h = hashlib.sha256(f"v{CLASSIFIER_VERSION}{json.dumps(asdict(cfg), sort_keys=True)}".encode())
-    h.update(_fingerprint(train, modality, _items(train, modality, cfg.max_items)))
-    h.update(_fingerprint(test, modality, _items(test, modality, None)))
+    h.update(_fingerprint(train, modality, present_items(train, modality, cfg.max_items)))
+    h.update(_fingerprint(test, modality, present_items(test, modality, None)))
     return h.hexdigest()[:20]
 
 
@@ -188,7 +188,7 @@ def fit_classifier(
         raise ValueError("a coherence classifier needs a data set with class labels")
     if modality not in train.modalities:
         raise ValueError(f"unknown modality {modality!r}; the data set has {list(train.modalities)}")
-    idx = _items(train, modality, cfg.max_items)
+    idx = present_items(train, modality, cfg.max_items)
     if not len(idx):
         raise ValueError(f"no training item has modality {modality!r}")
     g = torch.Generator().manual_seed(cfg.seed)
@@ -204,7 +204,7 @@ def fit_classifier(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-    test_idx = _items(test, modality, None)
+    test_idx = present_items(test, modality, None)
     pred = net.predict(test.values(modality, test_idx))
     micro, macro = accuracies(pred, test.labels[test_idx], num_classes)
     return TrainedClassifier(modality, net, micro, macro, cache_key(train, test, modality, cfg))
