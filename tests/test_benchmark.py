@@ -54,6 +54,9 @@ def test_a_killed_benchmark_resumes_without_redoing_finished_runs(tmp_path, monk
     trained.clear()
     run_benchmark(_config(), out, progress=False)
     assert trained == ["mopoe"]  # the finished mvae run is not redone
+    # a trained cell keeps its model, not the checkpoints it trained from (tens of MB each in a real table)
+    assert (out / "runs" / "mopoe" / "seed0" / "model.safetensors").exists()
+    assert not (out / "runs" / "mopoe" / "seed0" / "checkpoints").exists()
 
     result = json.loads((out / "runs" / "mvae" / "seed0" / "benchmark.json").read_text())["metrics"]
     for key in (

@@ -22,6 +22,7 @@ import io
 import json
 import math
 import os
+import shutil
 import statistics
 import sys
 import time
@@ -416,6 +417,9 @@ class Benchmark:
         if not (run / "model.safetensors").exists():
             resume = (run / "checkpoints" / "last.ckpt").exists()
             api.train(cfg, data=self.data, out=run, resume=resume, progress=False, data_dir=self.data_dir)
+        # a trained cell is its model.safetensors: its Lightning checkpoints (model and optimiser, tens of MB each)
+        # were only there to resume training, and the run folder's .gitignore lets an unfinished one travel
+        shutil.rmtree(run / "checkpoints", ignore_errors=True)
         stats = json.loads((run / "train_stats.json").read_text())
         model, _ = load_model(run)
         bar.update()
