@@ -49,8 +49,28 @@ def _warmup(run: Path) -> str:
     return f"{length:g}" if length else "none"
 
 
-def rows(folders: list[str]) -> list[tuple[str, int, list[str], int, str, str]]:
-    """(preset, epochs, cells, seeds, protocol, warm-up) per row, from the finished cells of each folder."""
+# the overrides every folder of the protocol sets (budget, threads, MultiVae's architecture); any other is a change
+PROTOCOL = (
+    "train.epochs=",
+    "train.threads=",
+    "model.activation=",
+    "model.modalities.image.decoder_hidden=",
+    "model.modalities.label.decoder_hidden=",
+)
+
+
+def _train_items(paths: list[Path]) -> str:
+    """The training items the row's cells saw per epoch, from their train_stats.json."""
+    items = set()
+    for p in paths:
+        stats = p.parent / "train_stats.json"
+        items.add(json.loads(stats.read_text()).get("train_items") if stats.exists() else None)
+    return " / ".join("?" if n is None else f"{n:,}" for n in sorted(items, key=lambda n: n or 0))
+
+
+def rows(folders: list[str]) -> list[tuple[str, int, list[str], int, str, str, str, str]]:
+    """(preset, epochs, cells, seeds, protocol, warm-up, training items, changes) per row, from the finished cells
+    of each folder; changes are the folder's and the row's overrides beyond the protocol's."""
     out = []
     for folder in map(Path, folders):
         cfg = json.loads((folder / "benchmark_config.json").read_text())
@@ -64,8 +84,11 @@ def rows(folders: list[str]) -> list[tuple[str, int, list[str], int, str, str]]:
                 continue
             cells = [_stat([r[c + PROPOSAL] for r in records]) for c in COLUMNS]
             warmup = " / ".join(sorted({_warmup(p.parent) for p in paths}))
-            out.append((preset, epochs, cells, len(records), protocol, warmup))
-    return sorted(out, key=lambda r: (r[0], r[1]))
+            extra = [o for o in cfg["overrides"] if not o.startswith(PROTOCOL)]
+            extra += (cfg.get("preset_overrides") or {}).get(preset, [])
+            changes = " ".join(f"`{o}`" for o in extra if "warmup" not in o) or "–"  # warm-ups have their column
+            out.append((preset, epochs, cells, len(records), protocol, warmup, _train_items(paths), changes))
+    return sorted(out, key=lambda r: (r[0], r[1], r[6]))
 
 
 def write(folders: list[str], out: str) -> str:
@@ -78,14 +101,19 @@ def write(folders: list[str], out: str) -> str:
         "MultiVae's architecture (ReLU MLPs 784-512-512 and 10-512-512, decoders 64-512-512-out, 64-d latent), "
         "each preset's own constants as its cells ran (`fusevae presets --constants`; the KL warm-up's length in "
         "epochs is the row's warm-up column), "
-        "batch 100 (mmvae and mopoe 128), Adam 1e-3, 50,000 training items; fusevae's importance sampler with "
-        "q(z | image, label) as the proposal (nats, higher is better). Mean +- sample std over the seeds counted.",
+        "batch 100 (mmvae and mopoe 128), Adam 1e-3, the training items per epoch in their column (MNIST's "
+        "60,000 less the 10,000 held out for validation, or all 60,000); fusevae's importance sampler with "
+        "q(z | image, label) as the proposal (nats, higher is better). Mean +- sample std over the seeds counted. "
+        "A row's changes are the overrides of its folder or row beyond that protocol.",
         "",
-        "| preset | epochs | KL warm-up (epochs) | seeds | log p(x,y) | log p(x) | log p(x\\|y) | evaluation |",
-        "|---|---|---|---|---|---|---|---|",
+        "| preset | epochs | KL warm-up (epochs) | training items | changes | seeds | log p(x,y) | log p(x) "
+        "| log p(x\\|y) | evaluation |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for preset, epochs, cells, n, protocol, warmup in rows(folders):
-        lines.append(f"| {preset} | {epochs} | {warmup} | {n} | " + " | ".join(cells) + f" | {protocol} |")
+    for preset, epochs, cells, n, protocol, warmup, items, changes in rows(folders):
+        lines.append(
+            f"| {preset} | {epochs} | {warmup} | {items} | {changes} | {n} | " + " | ".join(cells) + f" | {protocol} |"
+        )
     lines += ["", "Published (quoted, not run here):", "", "| preset | source | log p(x,y) | log p(x) | log p(x\\|y) |"]
     lines.append("|---|---|---|---|---|")
     for preset, source, values in PUBLISHED:
