@@ -1,10 +1,12 @@
 """Log-likelihood against training budget on binarised MNIST (issue 16), beside the published numbers.
 
     python bench/budget_curve.py bench/runs/peer-mnist-e10 bench/runs/peer-mnist-e30 \
-        bench/runs/budget-curve-e100 bench/runs/jmvae-mnist-500 --out bench/results/budget_curve.md
+        bench/runs/budget-curve-e100 bench/runs/jmvae-mnist-500 bench/runs/jmvae-mnist-500-60k \
+        --out bench/results/budget_curve.md
 
 Reads finished cells of `fusevae benchmark` folders that share one protocol (binarised MNIST, MultiVae's
-architecture: configs/benchmarks/peer_mnist_e10.yaml, _e30.yaml, budget_curve_e100.yaml, jmvae_mnist_500.yaml)
+architecture: configs/benchmarks/peer_mnist_e10.yaml, _e30.yaml, budget_curve_e100.yaml, jmvae_mnist_500.yaml,
+jmvae_mnist_500_60k.yaml)
 and writes one row per (preset, epochs): mean +- sample std over the finished seeds of the Table 1 likelihoods
 from q(z | image, label), with each folder's K and test items beside the numbers. Published rows are quoted
 from the papers, not measured here.
