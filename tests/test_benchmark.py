@@ -164,6 +164,23 @@ def test_a_metric_added_to_a_config_is_scored_on_finished_cells_without_training
     assert "## Cross-reconstruction error" in (tmp_path / "results.md").read_text()
 
 
+def test_synergy_of_a_finished_cell_follows_the_folders_baselines_without_its_model(tmp_path, monkeypatch, mnist):
+    # a table resumed where its unimodal baselines were retrained (another machine, a constant of theirs changed):
+    # every finished cell's U and G come from the folder's baselines, its S stays what its own model scored
+    cfg = _config(presets=["mvae"], missing_rates=[], latent_maps=False)
+    run_benchmark(cfg, tmp_path, progress=False)
+    path = tmp_path / "runs" / "mvae" / "seed0" / "benchmark.json"
+    record = json.loads(path.read_text())
+    before = record["metrics"]
+    stale = {**before, "synergy image: U unimodal": 0.5, "synergy image": before["synergy image: S from all"] / 0.5 - 1}
+    path.write_text(json.dumps({**record, "metrics": stale}))
+    (tmp_path / "runs" / "mvae" / "seed0" / "model.safetensors").unlink()  # the cell's model is not here
+    monkeypatch.setattr(api, "train", lambda *a, **k: pytest.fail("a finished cell was trained again"))
+    run_benchmark(cfg, tmp_path, progress=False)
+    after = json.loads(path.read_text())["metrics"]
+    assert after == pytest.approx(before)  # U and G as scored with the cell, S unchanged
+
+
 def test_cells_kept_from_another_config_are_refused_by_name(tmp_path):
     bench = Benchmark(_config(presets=["mvae"]), tmp_path)
     run = bench.run_dir("mvae", 0)

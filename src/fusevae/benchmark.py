@@ -349,7 +349,8 @@ class Benchmark:
 
     def _fill_in(self, preset: str, seed: int) -> None:
         """Score a finished cell on the metrics the config asks for that its record lacks (a metric added since),
-        from the cell's saved model; a cell whose model is not on this machine keeps its record as it is."""
+        from the cell's saved model (a cell whose model is not on this machine keeps its record as it is), and
+        bring its synergy gains up to date with the folder's unimodal baselines."""
         from .checkpoint import load_model
         from .evaluation import check_metrics
 
@@ -359,12 +360,37 @@ class Benchmark:
         lacking = [
             m for m in asked if m in KEY_PREFIX and not any(k.startswith(KEY_PREFIX[m]) for k in record["metrics"])
         ]
-        if not lacking or not (run / "model.safetensors").exists():
-            return
-        model, _ = load_model(run)
-        metrics, _ = self.evaluator().run(model, self.configs[preset, seed], lacking, seed=seed)
-        record["metrics"].update(metrics)
-        _write_json(run / "benchmark.json", record)
+        changed = "synergy" in asked and self._refresh_synergy(record["metrics"], preset, seed)
+        if lacking and (run / "model.safetensors").exists():
+            model, _ = load_model(run)
+            metrics, _ = self.evaluator().run(model, self.configs[preset, seed], lacking, seed=seed)
+            record["metrics"].update(metrics)
+            changed = True
+        if changed:
+            _write_json(run / "benchmark.json", record)
+
+    def _refresh_synergy(self, metrics: dict[str, float], preset: str, seed: int) -> bool:
+        """Bring a finished cell's synergy U and G = (S - U) / U up to date with the folder's unimodal baselines.
+
+        The baselines are shared by every row and retrained where the folder's cache is not (another machine,
+        a constant of theirs changed); a cell keeps its S (its own model's score), so its gain stays comparable
+        with the rows scored since. True where a value changed."""
+        suffix = ": S from all"
+        parts = {
+            k[len("synergy ") : -len(suffix)]: v
+            for k, v in metrics.items()
+            if k.startswith("synergy ") and k.endswith(suffix)
+        }
+        if not parts:
+            return False
+        fresh = self.evaluator().unimodal_scores(self.configs[preset, seed], list(parts), seed=seed)
+        changed = False
+        for m, s in parts.items():
+            u = fresh[m]
+            if metrics.get(f"synergy {m}: U unimodal") != u:
+                metrics[f"synergy {m}: U unimodal"], metrics[f"synergy {m}"] = u, (s - u) / u
+                changed = True
+        return changed
 
     def evaluator(self):  # noqa: ANN201 - Evaluator over this benchmark's data, judges cached in the folder
         from .evaluation import EvaluationSettings, Evaluator

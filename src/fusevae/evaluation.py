@@ -157,6 +157,21 @@ class Evaluator:
             precision=s.precision,
         )
 
+    def unimodal_baselines(self, cfg: ExperimentConfig, modalities: list[str]) -> dict[str, MultimodalVAE]:
+        """The synergy baselines of a model trained by `cfg`: one unimodal VAE per modality, cached in the folder."""
+        from .metrics.synergy import unimodal_baseline
+
+        return {m: unimodal_baseline(cfg, self.data, m, self.cache_dir / "unimodal") for m in modalities}
+
+    def unimodal_scores(self, cfg: ExperimentConfig, modalities: list[str], seed: int = 0) -> dict[str, float]:
+        """U per modality on the items and noise `run` scores synergy with, from this folder's baselines."""
+        from .metrics.synergy import unimodal_scores
+
+        test = self.scored.subset(self.settings.coherence_items) if self.settings.coherence_items else self.scored
+        nets = {m: j.net for m, j in self.judges().items()}
+        base = self.unimodal_baselines(cfg, modalities)
+        return unimodal_scores(base, test, nets, self.data.num_classes, seed=seed)
+
     def run(
         self,
         model: MultimodalVAE,
@@ -222,11 +237,11 @@ class Evaluator:
                 out.update({f"{key}: AP {bit}": v for bit, v in c.ap.items()})
         if "synergy" in asked and len(model.names) > 1:
             stage("synergy")
-            from .metrics.synergy import synergy, unimodal_baseline
+            from .metrics.synergy import synergy
 
             nets = {m: j.net for m, j in self.judges().items()}
             judged = [m for m in model.names if m in nets or model.nets[m].cfg.kind == "label"]
-            base = {m: unimodal_baseline(cfg, data, m, self.cache_dir / "unimodal") for m in judged}
+            base = self.unimodal_baselines(cfg, judged)
             for g in synergy(model, base, test, nets, data.num_classes, seed=seed):
                 out[f"synergy {g.modality}"] = g.gain
                 # its two parts: a baseline retrained elsewhere (another machine) shows as another U between cells

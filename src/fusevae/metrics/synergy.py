@@ -46,7 +46,7 @@ def unimodal_config(cfg: ExperimentConfig, modality: str) -> ExperimentConfig:
     row and seed of a table shares one baseline: the modality's own networks and latent size and the cell's
     budget (epochs, items), but none of the preset's constants. It is trained as the library trains the paper's
     classical-VAE rows (`presets.SENSOR_FUSION`: the plain ELBO, beta 1, lambda 1, Adam 1e-3, batch 128, the KL
-    warm-up over 30 % of the budget), from seed 0. Rows then differ in S alone, and a table of many presets
+    warm-up as that constant says), from seed 0. Rows then differ in S alone, and a table of many presets
     trains one baseline per modality, not one per preset and seed.
     """
     from ..presets import SENSOR_FUSION
@@ -111,6 +111,64 @@ def _reconstructed_classes(
     return torch.cat(preds)
 
 
+def complete_items(dataset: MultimodalTensorDataset) -> MultimodalTensorDataset:
+    """The items of `dataset` that have every modality (synergy reconstructs each from all of them)."""
+    if dataset.labels is None:
+        raise ValueError("synergy needs a data set with class labels")
+    full = torch.nonzero(dataset.mask.all(1)).flatten()
+    if not len(full):
+        raise ValueError("synergy needs items with every modality present")
+    return MultimodalTensorDataset(
+        {n: dataset.data[n] if n in dataset.rows else dataset.data[n][full] for n in dataset.modalities},
+        dataset.modalities,
+        None,
+        dataset.labels[full],
+        (),
+        {n: r[full] for n, r in dataset.rows.items()},
+        dataset.quantized,
+    )
+
+
+def _accuracy(
+    model: MultimodalVAE,
+    items: MultimodalTensorDataset,
+    judges: Mapping[str, Classifier],
+    target: str,
+    num_classes: int,
+    batch_size: int,
+    seed: int,
+) -> float:
+    with torch.random.fork_rng():  # the same noise for S and U, so a model equal to its baseline scores G = 0
+        torch.manual_seed(seed)
+        pred = _reconstructed_classes(model, items, judges, target, batch_size)
+    return accuracies(pred, items.labels, num_classes)[0]  # type: ignore[arg-type]
+
+
+@torch.no_grad()
+def unimodal_scores(
+    baselines: Mapping[str, MultimodalVAE],
+    dataset: MultimodalTensorDataset,
+    judges: Mapping[str, Classifier],
+    num_classes: int,
+    batch_size: int = 512,
+    seed: int = 0,
+) -> dict[str, float]:
+    """U per modality: the judged accuracy of its unimodal baseline's reconstructions, as `synergy` scores it.
+
+    Alone, so a table whose baselines were retrained (another machine, or a constant of theirs changed) can
+    bring the U and G of its finished cells up to date from their recorded S without their models."""
+    items = complete_items(dataset)
+    out = {}
+    for m, base in baselines.items():
+        if base.names != (m,):
+            raise ValueError(f"the baseline for {m!r} must be a unimodal model of that modality")
+        base.eval()
+        out[m] = _accuracy(base, items.select([m]), judges, m, num_classes, batch_size, seed)
+        if out[m] == 0.0:
+            raise ValueError(f"the unimodal baseline of {m!r} classifies nothing right; G = (S - U) / U is undefined")
+    return out
+
+
 @torch.no_grad()
 def synergy(
     model: MultimodalVAE,
@@ -122,33 +180,14 @@ def synergy(
     seed: int = 0,
 ) -> list[SynergyScore]:
     """G per modality that has a baseline, on the items of `dataset` that have every modality."""
-    if dataset.labels is None:
-        raise ValueError("synergy needs a data set with class labels")
-    full = torch.nonzero(dataset.mask.all(1)).flatten()
-    if not len(full):
-        raise ValueError("synergy needs items with every modality present")
-    items = MultimodalTensorDataset(
-        {n: dataset.data[n] if n in dataset.rows else dataset.data[n][full] for n in dataset.modalities},
-        dataset.modalities,
-        None,
-        dataset.labels[full],
-        (),
-        {n: r[full] for n, r in dataset.rows.items()},
-        dataset.quantized,
-    )
-    out = []
-    model.eval()
-    for m, base in baselines.items():
-        if m not in model.names or base.names != (m,):
+    for m in baselines:
+        if m not in model.names:
             raise ValueError(f"the baseline for {m!r} must be a unimodal model of that modality of the model")
-        with torch.random.fork_rng():  # the same noise for both, so a model equal to its baseline scores G = 0
-            torch.manual_seed(seed)
-            s_pred = _reconstructed_classes(model, items, judges, m, batch_size)
-            torch.manual_seed(seed)
-            u_pred = _reconstructed_classes(base, items.select([m]), judges, m, batch_size)
-        s = accuracies(s_pred, items.labels, num_classes)[0]  # type: ignore[arg-type]
-        u = accuracies(u_pred, items.labels, num_classes)[0]  # type: ignore[arg-type]
-        if u == 0.0:
-            raise ValueError(f"the unimodal baseline of {m!r} classifies nothing right; G = (S - U) / U is undefined")
+    unimodal = unimodal_scores(baselines, dataset, judges, num_classes, batch_size, seed)
+    items = complete_items(dataset)
+    model.eval()
+    out = []
+    for m, u in unimodal.items():
+        s = _accuracy(model, items, judges, m, num_classes, batch_size, seed)
         out.append(SynergyScore(m, s, u, (s - u) / u))
     return out
