@@ -52,8 +52,8 @@ def test_unimodal_config_keeps_the_modality_networks_and_budget_and_none_of_the_
     u = unimodal_config(cfg, "label")
     assert [m.name for m in u.model.modalities] == ["label"] and u.objective.kind == "joint"
     assert u.model.modalities[0] == cfg.model.modalities[1] and u.model.latent_dim == cfg.model.latent_dim
-    # the paper's classical VAE as the library trains its rows: beta 1, weight 1, no KL warm-up (the plain ELBO)
-    assert u.objective == ObjectiveConfig(kind="joint", warmup_fraction=0.0)
+    # a classical VAE as the library trains the paper's rows (beta 1, weight 1), with the baselines' own KL warm-up
+    assert u.objective == ObjectiveConfig(kind="joint", warmup_fraction=1.0)  # synergy_baseline_warmup.md
     assert (u.train.epochs, u.train.limit_train, u.train.binarize) == (1, 0, cfg.train.binarize)
     assert (u.train.batch_size, u.train.lr, u.train.seed) == (128, 1e-3, 0)
     with pytest.raises(ValueError, match="unknown modality"):
