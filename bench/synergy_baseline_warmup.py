@@ -38,8 +38,7 @@ def main() -> None:
     bench = Benchmark(cfg, out)
     evaluator = bench.evaluator()
     judges = {m: j.net for m, j in evaluator.judges().items()}
-    items = cfg.coherence_items
-    valid = evaluator.scored.subset(items) if items else evaluator.scored
+    valid = evaluator.coherence_set  # the validation items, as many as the benchmark scores synergy on
     cell = bench.configs[next(iter(bench.configs))]  # every cell shares the data, networks and budget
     rows = []
     for w in args.warmups:

@@ -126,6 +126,12 @@ class Evaluator:
         """The split the metrics read: the test set, or the validation set while choosing constants."""
         return self.data.valid if self.settings.split == "valid" else self.data.test
 
+    @property
+    def coherence_set(self) -> Any:
+        """The items coherence and synergy are scored on: the first `coherence_items` of the scored split."""
+        n = self.settings.coherence_items
+        return self.scored.subset(n) if n else self.scored
+
     def judges(self) -> dict[str, Any]:
         """Judge classifiers of every modality that is not a label, trained on the data's labels and cached."""
         from .metrics.classifier import ClassifierConfig, load_or_fit_classifier
@@ -167,10 +173,9 @@ class Evaluator:
         """U per modality on the items and noise `run` scores synergy with, from this folder's baselines."""
         from .metrics.synergy import unimodal_scores
 
-        test = self.scored.subset(self.settings.coherence_items) if self.settings.coherence_items else self.scored
         nets = {m: j.net for m, j in self.judges().items()}
         base = self.unimodal_baselines(cfg, modalities)
-        return unimodal_scores(base, test, nets, self.data.num_classes, seed=seed)
+        return unimodal_scores(base, self.coherence_set, nets, self.data.num_classes, seed=seed)
 
     def run(
         self,
@@ -206,7 +211,7 @@ class Evaluator:
 
             elbos = subset_elbo_table(model, self.scored, k=s.elbo_k, n_items=s.n_test or None, seed=seed)
             out.update({f"ELBO q(z|{k})": v for k, v in elbos.items()})
-        test = self.scored.subset(s.coherence_items) if s.coherence_items else self.scored
+        test = self.coherence_set
         if "coherence" in asked:
             stage("coherence")
             nets = {m: j.net for m, j in self.judges().items()}

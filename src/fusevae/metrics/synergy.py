@@ -163,7 +163,17 @@ def unimodal_scores(
 
     Alone, so a table whose baselines were retrained (another machine, or a constant of theirs changed) can
     bring the U and G of its finished cells up to date from their recorded S without their models."""
-    items = complete_items(dataset)
+    return _unimodal_scores(baselines, complete_items(dataset), judges, num_classes, batch_size, seed)
+
+
+def _unimodal_scores(
+    baselines: Mapping[str, MultimodalVAE],
+    items: MultimodalTensorDataset,
+    judges: Mapping[str, Classifier],
+    num_classes: int,
+    batch_size: int,
+    seed: int,
+) -> dict[str, float]:
     out = {}
     for m, base in baselines.items():
         if base.names != (m,):
@@ -189,8 +199,8 @@ def synergy(
     for m in baselines:
         if m not in model.names:
             raise ValueError(f"the baseline for {m!r} must be a unimodal model of that modality of the model")
-    unimodal = unimodal_scores(baselines, dataset, judges, num_classes, batch_size, seed)
     items = complete_items(dataset)
+    unimodal = _unimodal_scores(baselines, items, judges, num_classes, batch_size, seed)
     model.eval()
     out = []
     for m, u in unimodal.items():
