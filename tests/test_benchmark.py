@@ -223,6 +223,25 @@ def test_cells_stored_before_a_config_field_existed_stay_valid_at_its_default(tm
         Benchmark(edited, tmp_path).check_finished()
 
 
+def test_the_table_says_how_each_cell_estimated_its_conditionals(tmp_path):
+    bench = Benchmark(_config(presets=["mvae", "mopoe"], seeds=[0]), tmp_path)
+    for preset, how in (("mvae", "q(z|image)"), ("mopoe", "mixture of q(z|image) and q(z|image,label)")):
+        run = bench.run_dir(preset, 0)
+        run.mkdir(parents=True)
+        (run / "benchmark.json").write_text(json.dumps({"metrics": {"joint coherence": 0.5}, "judges": {}}))
+        setup = {"conditioning proposals": {"image": how, "label": "prior"}}
+        (run / "results.json").write_text(json.dumps({"setup": setup}))
+    bench.write_tables()
+    md = (tmp_path / "results.md").read_text()
+    assert "q(z | x_B) alone (`conditioning: own`)" in md and "above 0 for discrete data" in md
+    assert "for mvae seed 0" in md and "(`conditioning: mixture`) for mopoe seed 0" in md
+    (bench.run_dir("mvae", 0) / "results.json").write_text(json.dumps({"setup": {"conditioning proposals": {}}}))
+    bench.write_tables()
+    md = (tmp_path / "results.md").read_text()
+    assert "from the equal mixture of q(z | x_B) and q(z | all) (`conditioning: mixture`)." in md
+    assert "alone" not in md
+
+
 def test_benchmark_configs_fail_early_and_by_name(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"name": "x", "data": "mnist", "presets": ["mvae"], "epoch": 3}))
@@ -234,6 +253,9 @@ def test_benchmark_configs_fail_early_and_by_name(tmp_path):
     with pytest.raises(ValueError, match="unknown"):
         Benchmark(_config(presets=["nosuch"]), tmp_path)
     assert cli.main(["benchmark", str(bad), "--out", str(tmp_path / "o")]) == 2
+    bad.write_text(json.dumps({"name": "x", "data": "mnist", "presets": ["mvae"], "conditioning": "best"}))
+    with pytest.raises(ConfigError, match="conditioning must be one of"):
+        BenchmarkConfig.load(bad)
 
 
 def test_shipped_benchmark_configs_load_and_build():

@@ -15,7 +15,13 @@ from torch import nn
 
 from fusevae.config import FusionConfig, ModalityConfig, ModelConfig
 from fusevae.data import TABLE1, EvaluationSpec, MultimodalTensorDataset
-from fusevae.metrics.likelihood import importance_log_likelihoods, likelihood_markdown, likelihood_table
+from fusevae.distributions import DiagGaussian
+from fusevae.metrics.likelihood import (
+    importance_log_likelihoods,
+    likelihood_markdown,
+    likelihood_table,
+    mixture_log_likelihoods,
+)
 from fusevae.model import MultimodalVAE
 from fusevae.networks import register_network
 
@@ -128,10 +134,7 @@ def test_estimates_are_lower_bounds_that_tighten_with_k_for_every_proposal():
     assert t1000["setup"]["skipped proposals"] == [] and t1000["setup"]["n"] == N_ITEMS
     assert t1000["setup"]["modalities"] == list(NAMES)
     assert t1000["setup"]["conditioning proposals"] == {
-        "b,c": "q(z|b,c)",
-        "a,c": "q(z|a,c)",
-        "a,b": "q(z|a,b)",
-        "b": "q(z|b)",
+        b: f"mixture of q(z|{b}) and q(z|a,b,c)" for b in ("b,c", "a,c", "a,b", "b")
     }
     for row in ROWS:
         assert set(t1000[row]) == set(exact) | {key + " se" for key in exact}
@@ -147,7 +150,7 @@ def test_estimates_are_lower_bounds_that_tighten_with_k_for_every_proposal():
             # a proposal fitted to the target set is close at K=1000; one fitted to another set is within a nat
             assert gap1000 < (0.02 if row == f"q(z|{key[6:-1]})" else 0.5), (row, key, gap1000)
     for b in ("b,c", "a,c", "a,b", "b"):
-        assert t1000[f"log p({b})"]["proposal"] == f"q(z|{b})"
+        assert t1000[f"log p({b})"]["proposal"] == f"mixture of q(z|{b}) and q(z|a,b,c)"
         assert abs(t1000[f"log p({b})"]["mean"] - exact[f"log p({b})"]) < 0.05
 
 
@@ -159,7 +162,7 @@ def test_the_true_posterior_as_proposal_gives_exact_values_and_conditionals_use_
     """
     ds = _dataset(60)
     exact = _exact_table(ds)
-    t = _table(_model(), ds, 4)
+    t = _table(_model(), ds, 4, conditioning="own")
     assert t["q(z|a,b,c)"]["log p(a,b,c)"] == pytest.approx(exact["log p(a,b,c)"], abs=2e-3)
     assert t["q(z|a,b,c)"]["log p(a,b,c) se"] > 0
     for s in SINGLES + PAIRS:
@@ -220,9 +223,9 @@ def test_table1_on_image_and_label_is_the_smvae_definition():
     assert table["log p(label)"] == {"mean": hand["log p(label)"], "proposal": "prior"}
     assert table["setup"]["conditioning proposals"] == {"label": "prior"}
     assert table["setup"]["k"] == 40 and table["setup"]["n"] == 30 and table["setup"]["precision"] == "32"
-    # without the label prior, log p(label) comes from the label's own posterior: different numbers
+    # without the label prior, log p(label) comes from the label's own posterior (with the joint one): other numbers
     other = _table(model, ds, 40, spec=TABLE1, seed=7, batch_size=16, label_prior=False)
-    assert other["setup"]["conditioning proposals"] == {"label": "q(z|label)"}
+    assert other["setup"]["conditioning proposals"] == {"label": "mixture of q(z|label) and q(z|image,label)"}
     assert other["log p(label)"]["mean"] != table["log p(label)"]["mean"]
 
 
@@ -255,11 +258,16 @@ def test_unencodable_proposals_are_skipped_and_conditioning_falls_back_to_the_pr
     spec = EvaluationSpec(
         proposals=(("a", "b"), ("a",)), marginals=(("a",),), conditionals=((("a",), ("b", "c")), (("a",), ("b",)))
     )
-    t = _table(model, ds, 16, spec=spec)
+    t = _table(model, ds, 16, spec=spec, conditioning="own")
     assert [r for r in t if r.startswith("q(z|")] == ["q(z|a,b,c)", "q(z|a)"]
     assert t["setup"]["skipped proposals"] == ["q(z|a,b)"]
     assert t["setup"]["conditioning proposals"] == {"b,c": "prior (q(z|b,c) not encodable)", "b": "q(z|b)"}
     assert t["log p(b,c)"]["proposal"] == "prior (q(z|b,c) not encodable)"
+    mixed = _table(model, ds, 16, spec=spec)["setup"]["conditioning proposals"]
+    assert mixed == {
+        "b,c": "mixture of the prior and q(z|a,b,c) (q(z|b,c) not encodable)",
+        "b": "mixture of q(z|b) and q(z|a,b,c)",
+    }
     assert set(t["q(z|a)"]) == {
         f"{key}{se}" for key in ("log p(a,b,c)", "log p(a)", "log p(a|b,c)", "log p(a|b)") for se in ("", " se")
     }
@@ -281,3 +289,60 @@ def test_non_finite_values_raise_naming_the_key():
         model.nets["a"].decoder.bias.fill_(float("nan"))
     with pytest.raises(FloatingPointError, match=r"log p\(a,c\): non-finite"):
         _table(model, _dataset(8), 4)
+
+
+def _off_for(model, subset, shift=4.0):
+    """The model with q(z | x_subset) moved `shift` away from its true posterior, every other posterior untouched:
+    the poor subset posterior of a model trained only on complete items."""
+    fuse = model.fuse
+    chosen = torch.tensor([m in subset for m in NAMES])
+
+    def off(encoded, subsets):
+        q = fuse(encoded, subsets)
+        return DiagGaussian(q.mu + shift * (subsets == chosen).all(-1, keepdim=True), q.logvar)
+
+    model.fuse = off
+    return model
+
+
+def test_a_poor_subset_posterior_spoils_its_own_conditioning_estimate_but_not_the_mixture():
+    """log p(b | a,c) = log p(a,b,c) - log p(a,c): with q(z | a,c) far off, log p(a,c) from it alone is many nats
+    low and the conditional as many too high; the mixture with q(z | a,b,c) stays within log 2 of exact."""
+    ds = _dataset(100)
+    exact = _exact_table(ds)
+    spec = EvaluationSpec(proposals=(), marginals=(), conditionals=((("b",), ("a", "c")),))
+    model = _off_for(_model(), ("a", "c"))
+    own = _table(model, ds, 200, spec=spec, conditioning="own")
+    mixed = _table(model, ds, 200, spec=spec)
+    assert own["setup"]["conditioning proposals"] == {"a,c": "q(z|a,c)"}
+    assert mixed["setup"]["conditioning proposals"] == {"a,c": "mixture of q(z|a,c) and q(z|a,b,c)"}
+    assert own["log p(a,c)"]["mean"] < exact["log p(a,c)"] - 5
+    assert own["q(z|a,b,c)"]["log p(b|a,c)"] > exact["log p(b|a,c)"] + 5
+    assert abs(mixed["log p(a,c)"]["mean"] - exact["log p(a,c)"]) < math.log(2) + 0.05
+    assert abs(mixed["q(z|a,b,c)"]["log p(b|a,c)"] - exact["log p(b|a,c)"]) < math.log(2) + 0.05
+    # the joint row itself does not depend on how log p(x_B) is estimated
+    assert own["q(z|a,b,c)"]["log p(a,b,c)"] == mixed["q(z|a,b,c)"]["log p(a,b,c)"]
+
+
+def test_the_mixture_estimate_is_unbiased_and_tightens_with_k():
+    """Its weights average to p(x_B): log p(x_B) from the mixture converges to the exact value from below."""
+    ds = _dataset(100)
+    exact = _exact_table(ds)
+    model = _model(shift=0.3, inflate=2.0)
+    batch = ds[torch.arange(len(ds))]
+    gaps = []
+    for k in (4, 64, 2000):
+        torch.manual_seed(1)
+        r = mixture_log_likelihoods(model, batch, [["a", "c"], list(NAMES), []], {"ac": ["a", "c"]}, k)
+        gaps.append(exact["log p(a,c)"] - float(r["ac"].mean()))
+    assert gaps[0] > gaps[1] > gaps[2] > -0.02 and gaps[2] < 0.02, gaps
+    # one component is the plain estimator, sample for sample
+    torch.manual_seed(3)
+    one = mixture_log_likelihoods(model, batch, [["a", "c"]], {"ac": ["a", "c"]}, 50)["ac"]
+    torch.manual_seed(3)
+    assert torch.equal(one, importance_log_likelihoods(model, batch, ["a", "c"], {"ac": ["a", "c"]}, 50)["ac"])
+
+
+def test_conditioning_must_be_a_known_method():
+    with pytest.raises(ValueError, match="conditioning must be one of"):
+        _table(_model(), _dataset(4), 2, conditioning="best")

@@ -163,6 +163,7 @@ def evaluate(
     metrics: Sequence[str] = ("likelihood",),
     settings: EvaluationSettings | None = None,
     proposals: Sequence[Sequence[str]] = (),
+    conditioning: str = "mixture",
 ) -> dict[str, Any]:
     """Metrics of a trained run on its test set; writes results.json, results.md and figures in the run.
 
@@ -174,7 +175,8 @@ def evaluate(
     The table names what it estimates: the joint log p(X), each marginal and each conditional of the
     data's evaluation spec, under q(z | X) and each proposal the spec names (SMVAE Table 1 on
     (image, label) sets). The data is reloaded from the run's record unless `data` is given.
-    `precision` "bf16" runs the networks in bfloat16 (densities stay float32).
+    `precision` "bf16" runs the networks in bfloat16 (densities stay float32). `conditioning` says how log p(x_B)
+    of each conditional is estimated (`metrics.likelihood.likelihood_table`).
     """
     run = Path(run)
     model, cfg = load_model(run)
@@ -183,7 +185,9 @@ def evaluate(
     spec = replace(ds.evaluation, proposals=(*ds.evaluation.proposals, *(tuple(p) for p in proposals)))
     spec.resolve(model.names)  # an unknown modality in a proposal fails here, by name
     start = time.perf_counter()
-    table = likelihood_table(model, ds.test, spec, k=k, n=n_test, progress=progress, precision=precision)
+    table = likelihood_table(
+        model, ds.test, spec, k=k, n=n_test, progress=progress, precision=precision, conditioning=conditioning
+    )
     table["setup"]["seconds"] = time.perf_counter() - start
     table["setup"]["preset"] = cfg.preset
     others = [m for m in asked if m != "likelihood"]

@@ -85,6 +85,8 @@ class BenchmarkConfig:
     presence: bool = True  # AP of each presence attribute in generated data, where classes are bitmasks (scenes)
     cross_error: bool = False  # MSE of each real-valued modality generated from each other one and all others
     split: str = "test"  # the split scored: "valid" while choosing a constant (an ablation), never "test" for that
+    # log p(x_B) of the likelihood table's conditionals: "mixture" of q(z | x_B) and q(z | x_X), or "own" q(z | x_B)
+    conditioning: str = "mixture"
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> BenchmarkConfig:
@@ -112,6 +114,10 @@ class BenchmarkConfig:
         empty = sorted(p for p, s in cfg.preset_seeds.items() if not s)
         if empty:
             raise ConfigError(f"{path}: preset_seeds gives rows {empty} no seed")
+        from .metrics.likelihood import CONDITIONING
+
+        if cfg.conditioning not in CONDITIONING:
+            raise ConfigError(f"{path}: conditioning must be one of {list(CONDITIONING)}, got {cfg.conditioning!r}")
         return cfg
 
     def seeds_of(self, preset: str) -> list[int]:
@@ -409,6 +415,7 @@ class Benchmark:
                 judge_items=c.judge_items,
                 split=c.split,
                 missing_rates=tuple(c.missing_rates),
+                conditioning=c.conditioning,
             )
             self._evaluator = Evaluator(self.data, self.out / "cache", settings, judge_dir=c.judges or None)
         return self._evaluator
@@ -474,6 +481,7 @@ class Benchmark:
         judge_sets: list[tuple[dict[str, Any], list[str]]] = []  # each set of judges and the cells it scored
         missing = []
         scaled: list[str] = []  # cells with epochs trained before per-epoch timing: train s extrapolated
+        conditioning: dict[str, list[str]] = {}  # how each cell estimated log p(x_B) of its conditionals -> cells
         for preset, seed in self.configs:
             path = self.run_dir(preset, seed) / "benchmark.json"
             if not path.exists():
@@ -495,6 +503,9 @@ class Benchmark:
                     scaled.append(f"{preset} seed {seed} ({stats['epochs_timed']} of {stats['epochs']})")
                 for k, v in result["metrics"].items():
                     rows.setdefault(preset, {}).setdefault(k, []).append(float(v))
+                how = _conditioning_of(self.run_dir(preset, seed) / "results.json")
+                if how:
+                    conditioning.setdefault(how, []).append(f"{preset} seed {seed}")
         table = io.StringIO(newline="")
         w = csv.writer(table)
         w.writerow(["preset", "metric", "mean", "std", "n", "values"])
@@ -519,6 +530,8 @@ class Benchmark:
                 )
                 + ". `bench/judge_spread.py` measures how far coherence moves when only the judge changes."
             )
+        if conditioning:
+            notes.append(_conditioning_note(conditioning))
         if scaled:
             notes.append(
                 "Training seconds of cells not timed over every epoch (timed epochs of all: the others were trained "
@@ -623,6 +636,32 @@ def _differences(old: Any, new: Any, where: str = "") -> list[str]:
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
         return [d for i, (a, b) in enumerate(zip(old, new)) for d in _differences(a, b, f"{where}[{i}]")]
     return [] if old == new else [f"{where.lstrip('.')}: {old!r} -> {new!r}"]
+
+
+def _conditioning_of(results: Path) -> str:
+    """How a cell estimated log p(x_B) of its conditionals: "mixture", "own", or "" (none, or only from the prior)."""
+    if not results.exists():
+        return ""
+    hows = json.loads(results.read_text()).get("setup", {}).get("conditioning proposals", {}).values()
+    if any(h.startswith("mixture") for h in hows):
+        return "mixture"
+    return "own" if any(h.startswith("q(z|") for h in hows) else ""
+
+
+CONDITIONING_TEXT = {
+    "mixture": "the equal mixture of q(z | x_B) and q(z | all) (`conditioning: mixture`)",
+    "own": "q(z | x_B) alone (`conditioning: own`). Where a model's q(z | x_B) is far from its posterior (a model "
+    "trained only on complete items), log p(x_B) from it comes out many nats low and the conditional as many too high, "
+    "above 0 for discrete data: such a conditional says the subset encoder is poor, not what the model predicts",
+}
+
+
+def _conditioning_note(cells: dict[str, list[str]]) -> str:
+    """The results' line on how each conditional log p(x_A | x_B) = log p(x_A, x_B) - log p(x_B) was estimated."""
+    head = "Conditionals log p(x_A | x_B) = log p(x_A, x_B) - log p(x_B), log p(x_B) importance-sampled from "
+    if len(cells) == 1:
+        return head + CONDITIONING_TEXT[next(iter(cells))] + "."
+    return head + "; ".join(f"{CONDITIONING_TEXT[h]} for {', '.join(c)}" for h, c in cells.items()) + "."
 
 
 def _markdown(

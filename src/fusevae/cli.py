@@ -49,6 +49,7 @@ def _report(run: Path, a: argparse.Namespace, metrics: list[str]) -> None:
         accept_changed_data=a.accept_changed_data,
         metrics=metrics,
         proposals=[[m for m in p.split(",") if m] for p in getattr(a, "proposal", [])],
+        conditioning=getattr(a, "conditioning", "mixture"),
     )
     print()
     print(api.print_table({table["setup"]["preset"]: table}))
@@ -181,6 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="A,B",
         help="also propose from q(z | these modalities); repeatable (q(z | all) is always the first row)",
+    )
+    e.add_argument(
+        "--conditioning",
+        choices=["mixture", "own"],
+        default="mixture",
+        help="log p(x_B) of each conditional log p(x_A | x_B): from the equal mixture of q(z | x_B) and q(z | all) "
+        "(default; robust where q(z | x_B) is poor) or from q(z | x_B) alone, as earlier versions",
     )
     e.set_defaults(func=_evaluate)
 

@@ -22,6 +22,7 @@ from typing import Any
 from .config import ExperimentConfig
 from .data import MultimodalData
 from .locks import holding
+from .metrics.likelihood import CONDITIONING
 from .model import MultimodalVAE
 
 METRICS = (
@@ -55,10 +56,14 @@ class EvaluationSettings:
     # the split scored: "test" for reported numbers, "valid" when a constant is being chosen (never on test)
     split: str = "test"
     missing_rates: tuple[float, ...] = (0.0, 0.25, 0.5)  # "missing": shares of items that lose each sensor
+    # how log p(x_B) of a conditional log p(x_A | x_B) is estimated: "mixture" or "own" (`likelihood_table`)
+    conditioning: str = "mixture"
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
             raise ValueError(f"evaluation split must be one of {list(SPLITS)}, got {self.split!r}")
+        if self.conditioning not in CONDITIONING:
+            raise ValueError(f"conditioning must be one of {list(CONDITIONING)}, got {self.conditioning!r}")
 
 
 SPLITS = ("test", "valid")
@@ -161,6 +166,7 @@ class Evaluator:
             n=s.n_test or None,
             progress=progress,
             precision=s.precision,
+            conditioning=s.conditioning,
         )
 
     def unimodal_baselines(self, cfg: ExperimentConfig, modalities: list[str]) -> dict[str, MultimodalVAE]:

@@ -67,36 +67,68 @@ def importance_log_likelihoods(
     combined with a running log-sum-exp, so memory does not grow with K. `precision`
     "bf16" / "16" runs the networks under autocast (see `network_precision`).
     """
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    with network_precision(precision, batch.mask.device):
-        return _importance_log_likelihoods(model, batch, proposal, targets, k, memory_budget)
+    return mixture_log_likelihoods(model, batch, [proposal], targets, k, memory_budget, precision)
 
 
-def _importance_log_likelihoods(
+@torch.no_grad()
+def mixture_log_likelihoods(
     model: MultimodalVAE,
     batch: Batch,
-    proposal: Sequence[str],
+    proposals: Sequence[Sequence[str]],
+    targets: Mapping[str, Sequence[str]],
+    k: int = 1000,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    precision: str = "32",
+) -> dict[str, Tensor]:
+    """Importance sampling from the equal mixture of the proposals q(z | x_P1), ..., q(z | x_PJ).
+
+    K samples are split between the components (n_j of them from q_j) and every one is weighted
+    against the whole mixture, sum_j (n_j / K) q_j(z): the "balance heuristic" of multiple importance
+    sampling (Veach & Guibas 1995; Owen & Zhou 2000, J. Am. Stat. Assoc. 95:135), an unbiased
+    estimate of p(x_T) whose weights are never larger than K / n_j times those of any one component
+    alone. So a mixture is about as good as its best component, up to log J nats for J components,
+    however poor the others: a defensive proposal for a model whose own q(z | x_B) is off.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    if not proposals:
+        raise ValueError("a mixture needs at least one proposal")
+    with network_precision(precision, batch.mask.device):
+        return _mixture_log_likelihoods(model, batch, proposals, targets, k, memory_budget)
+
+
+def _mixture_log_likelihoods(
+    model: MultimodalVAE,
+    batch: Batch,
+    proposals: Sequence[Sequence[str]],
     targets: Mapping[str, Sequence[str]],
     k: int,
     memory_budget: int,
 ) -> dict[str, Tensor]:
     needed = sorted({n for names in targets.values() for n in names}, key=model.names.index)
-    q = model.fuse(model.encode(batch), subset_mask(model, proposal, batch.mask))
+    encoded = model.encode(batch)
+    # K split as evenly as the components allow; a component given no sample is left out of the mixture
+    counts = [k // len(proposals) + (j < k % len(proposals)) for j in range(len(proposals))]
+    qs = [(model.fuse(encoded, subset_mask(model, p, batch.mask)), n) for p, n in zip(proposals, counts) if n > 0]
     chunk = _chunk_size(model, needed, len(batch), memory_budget)
     partial: dict[str, list[Tensor]] = {t: [] for t in targets}
-    for start in range(0, k, chunk):
-        kc = min(chunk, k - start)
-        z = q.rsample(kc)  # (kc, B, D)
-        log_ratio = standard_normal_log_prob(z) - q.log_prob(z)
-        lls = model.log_likelihoods(z, batch, needed)
-        for t, names in targets.items():
-            log_w = log_ratio + sum((lls[n] for n in names), torch.zeros_like(log_ratio))
-            partial[t].append(torch.logsumexp(log_w, dim=0))
+    for q, count in qs:
+        for start in range(0, count, chunk):
+            z = q.rsample(min(chunk, count - start))  # (kc, B, D)
+            if len(qs) == 1:
+                log_q = q.log_prob(z)
+            else:
+                log_q = torch.logsumexp(torch.stack([math.log(c / k) + p.log_prob(z) for p, c in qs]), 0)
+            log_ratio = standard_normal_log_prob(z) - log_q
+            lls = model.log_likelihoods(z, batch, needed)
+            for t, names in targets.items():
+                log_w = log_ratio + sum((lls[n] for n in names), torch.zeros_like(log_ratio))
+                partial[t].append(torch.logsumexp(log_w, dim=0))
     return {t: torch.logsumexp(torch.stack(v), 0) - math.log(k) for t, v in partial.items()}
 
 
 PRIOR = "prior"
+CONDITIONING = ("mixture", "own")  # how log p(x_B) of a conditional is estimated: `likelihood_table`
 
 
 def _names(subset: Sequence[str]) -> str:
@@ -124,6 +156,7 @@ def likelihood_table(
     progress: bool = True,
     precision: str = "32",
     label_prior: bool = True,
+    conditioning: str = "mixture",
 ) -> dict[str, dict[str, Any]]:
     """Importance-sampled log-likelihoods of every modality set `spec` asks for (SMVAE Table 1, generalised).
 
@@ -133,8 +166,14 @@ def likelihood_table(
     One set of K samples of a row serves all its targets: the joint log p(X), each marginal
     log p(x_A) of `spec.marginals`, and for each conditional (A, B) of `spec.conditionals`
     log p(x_A | x_B) = log p(x_A, x_B) - log p(x_B). log p(x_B) is estimated once per batch, not per
-    row, with B's own proposal q(z | x_B); from K prior samples when B holds only "label" modalities
-    and `label_prior` (SMVAE Table 1's log p(y)), or when the model cannot encode B.
+    row. `conditioning` "mixture" (the default) draws its K samples from the equal mixture of B's own
+    posterior q(z | x_B) and the full set's q(z | x_X) (`mixture_log_likelihoods`; the prior stands in
+    for q(z | x_B) when the model cannot encode B); "own" from q(z | x_B) alone (the prior when not
+    encodable), as the tables of earlier versions did. Both are unbiased for p(x_B), but a model
+    trained only on complete items can have a q(z | x_B) far from p(z | x_B): its log p(x_B) then
+    comes out tens of nats low and log p(x_A | x_B) as much too high (above 0 for discrete data),
+    while the mixture stays within log 2 of its better component. When B holds only "label"
+    modalities and `label_prior`, log p(x_B) is from K prior samples (SMVAE Table 1's log p(y)).
     setup["conditioning proposals"] names the proposal of each log p(x_B).
 
     Only items with every modality present are evaluated (an absent modality has no data to score):
@@ -169,17 +208,25 @@ def likelihood_table(
     if not rows:
         raise ValueError(f"the model encodes none of the proposals {skipped}")
 
-    # log p(x_B) of each conditioning set: its proposal (() is the prior) and how the table names it
-    conditioning: dict[Subset, tuple[Subset, str]] = {}
+    if conditioning not in CONDITIONING:
+        raise ValueError(f"conditioning must be one of {list(CONDITIONING)}, got {conditioning!r}")
+    # log p(x_B) of each conditioning set: the components of its proposal (() is the prior), how the table names it
+    how_b: dict[Subset, tuple[tuple[Subset, ...], str]] = {}
     for _, b in spec.conditionals:
-        if b in conditioning:
+        if b in how_b:
             continue
+        own, label = (b, proposal_label(b)) if b in encodable else ((), f"{PRIOR} ({proposal_label(b)} not encodable)")
         if label_prior and all(model.nets[m].cfg.kind == "label" for m in b):
-            conditioning[b] = ((), PRIOR)
-        elif b in encodable:
-            conditioning[b] = (b, proposal_label(b))
+            how_b[b] = (((),), PRIOR)
+        elif conditioning == "own":
+            how_b[b] = ((own,), label)
         else:
-            conditioning[b] = ((), f"{PRIOR} ({proposal_label(b)} not encodable)")
+            full = proposal_label(names)
+            if own:
+                label = f"mixture of {label} and {full}"
+            else:
+                label = f"mixture of the {PRIOR} and {full} ({proposal_label(b)} not encodable)"
+            how_b[b] = ((own, names), label)
 
     # each row's targets (modality sets scored with its samples) and its metrics: (key, target, conditioning set)
     targets: dict[str, list[str]] = {_names(names): list(names)}
@@ -199,9 +246,9 @@ def likelihood_table(
     for s in bar:
         batch = dataset[complete[s : s + batch_size]].to(device)
         log_pb: dict[Subset, Tensor] = {}
-        for b, (proposal, _) in conditioning.items():
-            log_pb[b] = importance_log_likelihoods(
-                model, batch, list(proposal), {"b": list(b)}, k, memory_budget, precision
+        for b, (components, _) in how_b.items():
+            log_pb[b] = mixture_log_likelihoods(
+                model, batch, [list(c) for c in components], {"b": list(b)}, k, memory_budget, precision
             )["b"]
             per_item.setdefault(("", f"log p({_names(b)})"), []).append(log_pb[b])
         for row in rows:
@@ -218,7 +265,7 @@ def likelihood_table(
         if label:
             table[label][key] = float(values.mean())
             table[label][key + " se"] = _se(values)
-    for b, (_, how) in conditioning.items():
+    for b, (_, how) in how_b.items():
         table[f"log p({_names(b)})"] = {
             "mean": float(torch.cat(per_item["", f"log p({_names(b)})"]).mean()),
             "proposal": how,
@@ -229,7 +276,7 @@ def likelihood_table(
         "precision": precision,
         "modalities": list(names),
         "skipped proposals": skipped,
-        "conditioning proposals": {_names(b): how for b, (_, how) in conditioning.items()},
+        "conditioning proposals": {_names(b): how for b, (_, how) in how_b.items()},
         "incomplete items": incomplete,
     }
     return table
@@ -273,7 +320,8 @@ def _footer(setup: Mapping[str, Any]) -> str:
         parts[0] += f" ({setup['incomplete items']} items lacking a modality left out)"
     conditioning = setup.get("conditioning proposals") or {}
     if conditioning:
-        froms = [f"log p({b}) from {'the ' if how.startswith(PRIOR) else ''}{how}" for b, how in conditioning.items()]
+        the = ("the " if how.startswith((PRIOR, "mixture")) else "" for how in conditioning.values())
+        froms = [f"log p({b}) from {t}{how}" for t, (b, how) in zip(the, conditioning.items())]
         parts.append("conditionals use " + ", ".join(froms))
     if setup.get("skipped proposals"):
         parts.append(f"skipped (no encoder): {', '.join(setup['skipped proposals'])}")
