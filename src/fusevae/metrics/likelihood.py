@@ -115,10 +115,8 @@ def _mixture_log_likelihoods(
     for q, count in qs:
         for start in range(0, count, chunk):
             z = q.rsample(min(chunk, count - start))  # (kc, B, D)
-            if len(qs) == 1:
-                log_q = q.log_prob(z)
-            else:
-                log_q = torch.logsumexp(torch.stack([math.log(c / k) + p.log_prob(z) for p, c in qs]), 0)
+            # the mixture density; with one component logsumexp returns its log q(z) exactly (weight log 1 = 0)
+            log_q = torch.logsumexp(torch.stack([math.log(c / k) + p.log_prob(z) for p, c in qs]), 0)
             log_ratio = standard_normal_log_prob(z) - log_q
             lls = model.log_likelihoods(z, batch, needed)
             for t, names in targets.items():
@@ -171,7 +169,7 @@ def likelihood_table(
     for q(z | x_B) when the model cannot encode B); "own" from q(z | x_B) alone (the prior when not
     encodable), as the tables of earlier versions did. Both are unbiased for p(x_B), but a model
     trained only on complete items can have a q(z | x_B) far from p(z | x_B): its log p(x_B) then
-    comes out tens of nats low and log p(x_A | x_B) as much too high (above 0 for discrete data),
+    comes out tens to hundreds of nats low and log p(x_A | x_B) as much too high (above 0 for discrete data),
     while the mixture stays within log 2 of its better component. When B holds only "label"
     modalities and `label_prior`, log p(x_B) is from K prior samples (SMVAE Table 1's log p(y)).
     setup["conditioning proposals"] names the proposal of each log p(x_B).
@@ -314,14 +312,18 @@ def likelihood_markdown(tables: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _article(how: str) -> str:
+    """'the ' before a proposal named by a noun ("the prior", "the mixture of ..."), none before q(z|...)."""
+    return "the " if how.startswith((PRIOR, "mixture")) else ""
+
+
 def _footer(setup: Mapping[str, Any]) -> str:
     parts = [f"K = {setup.get('k', '?')} importance samples, {setup.get('n', '?')} test items with every modality"]
     if setup.get("incomplete items"):
         parts[0] += f" ({setup['incomplete items']} items lacking a modality left out)"
     conditioning = setup.get("conditioning proposals") or {}
     if conditioning:
-        the = ("the " if how.startswith((PRIOR, "mixture")) else "" for how in conditioning.values())
-        froms = [f"log p({b}) from {t}{how}" for t, (b, how) in zip(the, conditioning.items())]
+        froms = [f"log p({b}) from {_article(how)}{how}" for b, how in conditioning.items()]
         parts.append("conditionals use " + ", ".join(froms))
     if setup.get("skipped proposals"):
         parts.append(f"skipped (no encoder): {', '.join(setup['skipped proposals'])}")
