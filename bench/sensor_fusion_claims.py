@@ -121,8 +121,11 @@ def _group(runs: Runs, presets: list[str], metric: str) -> list[float]:
     return [runs.mean(p, metric) for p in presets if p in runs.rows and metric in runs.rows[p]]
 
 
-def _fmt(values: list[float]) -> str:
-    return ", ".join(f"{v:.2f}" for v in values) if values else "–"
+def _fmt(values: list[float], percent: bool = False) -> str:
+    """Values as fractions (0.42) or, with `percent`, as percentages (42.0 %), the unit of the table they come from."""
+    if not values:
+        return "–"
+    return ", ".join(f"{100 * v:.1f} %" if percent else f"{v:.2f}" for v in values)
 
 
 def _verdict(ok: bool | None) -> str:
@@ -323,15 +326,15 @@ def table1(folder: str) -> str:
     lines.append(
         "- *ECG rows have the best joint coherence (paper: 58.8-58.9 % against at most 55.4 %)*, mean over the three "
         "pairs: ECG rows "
-        f"{_fmt([joint[p] for p in ecg if p in joint])}, best other row {max(others, default=math.nan):.2f}. Rule: "
-        f"every ECG row above every other row. "
+        f"{_fmt([joint[p] for p in ecg if p in joint], True)}, best other row "
+        f"{100 * max(others, default=math.nan):.1f} %. Rule: every ECG row above every other row. "
         f"{_verdict(min(joint[p] for p in ecg) > max(others) if ecg and others and set(ecg) <= set(joint) else None)}."
     )
     nj = [joint[p] for p in none if p in joint]
     lines.append(
         "- *Without cross generation the joint posterior barely changes joint coherence (paper: 52.5-54.0 %)*, mean "
         "over the pairs: "
-        f"MVAE, BCE, RBCM {_fmt(nj)}. Rule: spread under 0.05. "
+        f"poe, bce, rbcm {_fmt(nj, True)}. Rule: spread under 5 points. "
         f"{_verdict(max(nj) - min(nj) < 0.05 if len(nj) > 1 else None)}."
     )
 
@@ -342,12 +345,13 @@ def table1(folder: str) -> str:
     lines.append(
         "- *Without cross generation one direction fails (paper: 10-16 % one way, 58-87 % the other), and ECG repairs "
         "it (70-74 % the weak way)*: worst single-input direction of the none rows "
-        f"{_fmt(nw)}, of the ECG rows {_fmt(ew)}. Rule: every ECG row's worst direction above every none row's. "
+        f"{_fmt(nw, True)}, of the ECG rows {_fmt(ew, True)}. Rule: every ECG row's worst direction above every "
+        "none row's. "
         f"{_verdict(min(ew) > max(nw) if nw and ew else None)}."
     )
     lines.append(
-        f"- *... and fails outright*: none rows' worst direction {_fmt(nw)} against one class's {base:.2f}. Rule: "
-        f"within 0.1 of it. {_verdict(max(nw) <= base + 0.1 if nw else None)}."
+        f"- *... and fails outright*: none rows' worst direction {_fmt(nw, True)} against one class's "
+        f"{100 * base:.1f} %. Rule: within 10 points of it. {_verdict(max(nw) <= base + 0.1 if nw else None)}."
     )
     for m in names:
         gains = {p: runs.mean(p, f"synergy {m}") for p in rows if f"synergy {m}" in runs.rows[p]}
