@@ -272,6 +272,41 @@ def table3(folder: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _headline1(runs: Runs, names: list[str], pairs: list[tuple[str, str]], twos: list[tuple[str, str]]) -> list[str]:
+    """Table I in brief (the README's numbers): cross coherence from one and two images, the weakest direction, the
+    pairs' joint coherence and each image regenerated when it is missing for half the items; means over seeds, %."""
+
+    def avg(p: str, metrics: list[str]) -> str:
+        v = sum(runs.mean(p, m) for m in metrics) / len(metrics)
+        return "–" if math.isnan(v) else f"{100 * v:.1f}"
+
+    rate = int(100 * max(runs.cfg.get("missing_rates") or [0.5]))
+    out = [
+        "In brief (%, means over the seeds; ± the spread over seeds where the metric is one number per cell): cross "
+        "coherence from one image (the mean of the six directions) and from two (the three), the weakest single "
+        f"direction, joint coherence (the mean of the three pairs'), and each image when it is missing for {rate} % "
+        "of the test items, regenerated from the rest (the mean over the three images).",
+        "",
+        "| row | scheme | seeds | from one image | weakest direction | from two images | joint (pairs) | "
+        f"missing image regenerated ({rate} % missing) | s / epoch |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for p in runs.cfg["presets"]:
+        if p not in runs.rows:
+            continue
+        worst = min(pairs, key=lambda ab: runs.mean(p, f"coherence {ab[0]} -> {ab[1]} (micro)"))
+        cells = [
+            runs.cell(p, "coherence from 1 input (mean, micro)", 100, 1),
+            f"{avg(p, [f'coherence {worst[0]} -> {worst[1]} (micro)'])} ({worst[0]} -> {worst[1]})",
+            runs.cell(p, "coherence from 2 inputs (mean, micro)", 100, 1),
+            avg(p, [f"joint coherence {a}+{b}" for a, b in twos]),
+            avg(p, [f"missing {m} {rate}%: coherence of {m} (micro)" for m in names]),
+            f"{runs.seconds_per_epoch(p):.0f}",
+        ]
+        out.append(f"| {p} | {scheme(p)} | {runs.seeds(p)} | " + " | ".join(cells) + " |")
+    return [*out, ""]
+
+
 def table1(folder: str) -> str:
     runs = Runs(folder)
     names = [m for m in ("mnist", "fashion", "animal")]
@@ -299,6 +334,7 @@ def table1(folder: str) -> str:
     if runs.incomplete:
         lines += [f"**Unfinished rows (fewer seeds than configured): {', '.join(runs.incomplete)}.**", ""]
     twos = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
+    lines += _headline1(runs, names, pairs, twos)
     head = ["joint % (paper)", "joint % (all three)", *[f"joint % ({a}+{b})" for a, b in twos]]
     head += ["S -> M % (paper)", "M -> S % (paper)"]
     head += [f"{a} -> {b} %" for a, b in pairs] + ["all -> M gain % (paper)", "all -> S gain % (paper)"]
