@@ -256,6 +256,9 @@ def test_benchmark_configs_fail_early_and_by_name(tmp_path):
     bad.write_text(json.dumps({"name": "x", "data": "mnist", "presets": ["mvae"], "conditioning": "best"}))
     with pytest.raises(ConfigError, match="conditioning must be one of"):
         BenchmarkConfig.load(bad)
+    bad.write_text(json.dumps({"name": "x", "data": "mnist", "presets": ["mvae"], "judge_arch": "resnet"}))
+    with pytest.raises(ConfigError, match="judge_arch must be one of"):
+        BenchmarkConfig.load(bad)
 
 
 def test_shipped_benchmark_configs_load_and_build():

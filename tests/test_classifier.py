@@ -69,6 +69,34 @@ def test_judges_are_cached_by_the_hash_of_data_and_config(tmp_path, monkeypatch)
     assert clf.cache_key(train, test, "image", ClassifierConfig(epochs=2, width=8)) != first.key
 
 
+def _objects(n, seed):
+    """A small square or a small cross of 3x3 pixels anywhere in a 16x16 frame: the class is its shape."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 2, (n,), generator=g)
+    x = torch.rand(n, 1, 16, 16, generator=g) * 0.2
+    square = torch.ones(3, 3)
+    cross = torch.tensor([[0.0, 1, 0], [1, 1, 1], [0, 1, 0]])
+    for i, (r, c) in enumerate(torch.randint(0, 14, (n, 2), generator=g).tolist()):
+        x[i, 0, r : r + 3, c : c + 3] = torch.maximum(x[i, 0, r : r + 3, c : c + 3], square if labels[i] else cross)
+    return MultimodalTensorDataset({"image": x, "label": labels}, ("image", "label"), labels=labels)
+
+
+def test_the_pooled_judge_finds_a_small_object_anywhere_in_the_frame():
+    """The pooled body (easy-VQA's shapes) reads a 3x3 shape at any position; its key differs from the flat one's,
+    and a flat config hashes as it did before `arch` existed (judges cached by earlier tables keep their keys)."""
+    train, test = _objects(1500, 0), _objects(300, 1)
+    cfg = ClassifierConfig(epochs=6, batch_size=32, width=8, arch="pooled")
+    judge = fit_classifier(train, test, "image", 2, cfg)
+    assert judge.accuracy > 0.95
+    assert isinstance(judge.net.net[-5], torch.nn.AdaptiveMaxPool2d)
+    flat = ClassifierConfig(epochs=6, batch_size=32, width=8)
+    assert clf.cache_key(train, test, "image", cfg) != clf.cache_key(train, test, "image", flat)
+    assert "arch" not in flat.key_fields() and cfg.key_fields()["arch"] == "pooled"
+    assert "arch" not in cfg.key_fields(image=False)  # a token or vector judge has no image body to choose
+    with pytest.raises(ValueError, match="judge arch"):
+        ClassifierConfig(arch="resnet")
+
+
 def test_a_damaged_cache_entry_is_retrained(tmp_path):
     train, test = _blobs(300, 0), _blobs(100, 1)
     cfg = ClassifierConfig(epochs=1, width=8)

@@ -64,6 +64,9 @@ def test_mnist_like_configs_start_binarised_and_the_user_can_turn_it_off(tmp_pat
     rows = {"mmvae": api.make_config("mmvae", "mnist"), "mvae": cfg}
     mixed = protocol(BenchmarkConfig(name="t", data="mnist", presets=["mmvae", "mvae"], seeds=[0]), rows["mmvae"], rows)
     assert "batch 128 (mvae 100)" in mixed  # a row with its own batch is named with it
+    assert "pooled" not in line
+    pooled = protocol(BenchmarkConfig(name="t", data="mnist", presets=["mvae"], seeds=[0], judge_arch="pooled"), cfg)
+    assert "images by the pooled body" in pooled
 
 
 def test_each_preset_carries_its_own_constants_and_cites_them():

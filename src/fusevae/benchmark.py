@@ -75,7 +75,8 @@ class BenchmarkConfig:
     map_items: int = 1000  # test items in each t-SNE panel
     probe_items: int = 10_000  # training items the linear probes are fitted on
     judge_epochs: int = 3  # coherence judges: epochs on the training set ...
-    judge_items: int = 0  # ... of its first n items (0: all)
+    judge_items: int = 0  # ... of its first n items (0: all) ...
+    judge_arch: str = "flat"  # ... with this image body: "flat", or "pooled" for objects anywhere and of any size
     # folder the judges are kept in, shared by benchmarks and sessions (relative to the working directory; "" keeps
     # them in <out>/cache): judges retrained on another machine differ, so a table resumed elsewhere stays judged by
     # one set. The shipped configs use bench/judges, committed beside the results they scored.
@@ -118,6 +119,10 @@ class BenchmarkConfig:
 
         if cfg.conditioning not in CONDITIONING:
             raise ConfigError(f"{path}: conditioning must be one of {list(CONDITIONING)}, got {cfg.conditioning!r}")
+        from .metrics.classifier import JUDGE_ARCHS
+
+        if cfg.judge_arch not in JUDGE_ARCHS:
+            raise ConfigError(f"{path}: judge_arch must be one of {list(JUDGE_ARCHS)}, got {cfg.judge_arch!r}")
         return cfg
 
     def seeds_of(self, preset: str) -> list[int]:
@@ -413,6 +418,7 @@ class Benchmark:
                 probe_items=c.probe_items,
                 judge_epochs=c.judge_epochs,
                 judge_items=c.judge_items,
+                judge_arch=c.judge_arch,
                 split=c.split,
                 missing_rates=tuple(c.missing_rates),
                 conditioning=c.conditioning,
@@ -595,7 +601,8 @@ def protocol(cfg: BenchmarkConfig, run: Any, rows: dict[str, Any] | None = None)
         f"by fusevae's importance sampler with K = {cfg.k} on {cfg.n_test or 'all'} {items}; coherence on "
         f"{cfg.coherence_items or 'all'} {items}, joint coherence from {cfg.joint_samples:,} prior samples, "
         f"judged by fusevae's classifiers ({cfg.judge_epochs} epochs on "
-        f"{f'the first {cfg.judge_items:,}' if cfg.judge_items else 'all'} training items)."
+        f"{f'the first {cfg.judge_items:,}' if cfg.judge_items else 'all'} training items"
+        f"{'; images by the pooled body' if cfg.judge_arch == 'pooled' else ''})."
     )
 
 

@@ -53,6 +53,7 @@ class EvaluationSettings:
     judge_epochs: int = 3  # coherence judges: epochs on the training set ...
     judge_items: int = 0  # ... of its first n items (0: all)
     judge_seed: int = 0  # ... from this seed (initialisation and batch order); bench/judge_spread.py varies it
+    judge_arch: str = "flat"  # ... with this image body (`ClassifierConfig.arch`: "flat" or "pooled")
     # the split scored: "test" for reported numbers, "valid" when a constant is being chosen (never on test)
     split: str = "test"
     missing_rates: tuple[float, ...] = (0.0, 0.25, 0.5)  # "missing": shares of items that lose each sensor
@@ -64,6 +65,10 @@ class EvaluationSettings:
             raise ValueError(f"evaluation split must be one of {list(SPLITS)}, got {self.split!r}")
         if self.conditioning not in CONDITIONING:
             raise ValueError(f"conditioning must be one of {list(CONDITIONING)}, got {self.conditioning!r}")
+        from .metrics.classifier import JUDGE_ARCHS
+
+        if self.judge_arch not in JUDGE_ARCHS:
+            raise ValueError(f"judge_arch must be one of {list(JUDGE_ARCHS)}, got {self.judge_arch!r}")
 
 
 SPLITS = ("test", "valid")
@@ -143,7 +148,9 @@ class Evaluator:
 
         if self._judges is None:
             s, data = self.settings, self.data
-            jcfg = ClassifierConfig(epochs=s.judge_epochs, max_items=s.judge_items or None, seed=s.judge_seed)
+            jcfg = ClassifierConfig(
+                epochs=s.judge_epochs, max_items=s.judge_items or None, seed=s.judge_seed, arch=s.judge_arch
+            )
             self._judges = {}
             for m in data.modalities:
                 if m.kind == "label":
