@@ -5,6 +5,7 @@ import pytest
 
 from fusevae.data import easyvqa
 from fusevae.data.easyvqa import (
+    CLASS_NAMES,
     COLOURS,
     SHAPES,
     attributes_from_pixels,
@@ -102,6 +103,15 @@ def test_on_the_real_files_every_item_decodes_to_its_question_and_the_split_is_b
     train_images = set(data.train.rows["image"].tolist())
     assert not train_images & set(data.valid.rows["image"].tolist())
     assert data.num_classes == 24 and set(data.test.labels.tolist()) == set(range(24))
+    # coherence is also scored per factor: the class is shape * 8 + colour
+    from fusevae.metrics.factors import factor_values
+
+    assert data.class_factors == (("shape", 3), ("colour", 8))
+    labels = data.test.labels[:50]
+    parts = factor_values(labels, data.class_factors)
+    assert [CLASS_NAMES[int(c)] for c in labels] == [
+        f"{list(COLOURS)[int(c)]} {SHAPES[int(s)]}" for s, c in zip(parts["shape"], parts["colour"])
+    ]
     everything = load_dataset("easyvqa-all")
     assert everything.test.n == len(fetched["test"].questions)
 

@@ -748,6 +748,16 @@ def _markdown(
             + ", ".join(f"{m} {a['micro']:.3f} / {a['macro']:.3f}" for m, a in judges.items())
             + ".\n"
         )
+        factored = {m: {k[7:]: v for k, v in a.items() if k.startswith("factor ")} for m, a in judges.items()}
+        if any(factored.values()):
+            out.append(
+                "Judges on each factor of the class (real test items, micro; the bound of that factor's coherence "
+                "judged on the modality): "
+                + "; ".join(
+                    f"{m} " + ", ".join(f"{f} {v:.3f}" for f, v in fs.items()) for m, fs in factored.items() if fs
+                )
+                + ".\n"
+            )
         grey = {m: a for m, a in judges.items() if "micro_levels" in a}
         if grey:
             out.append(

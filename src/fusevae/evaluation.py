@@ -130,6 +130,7 @@ class Evaluator:
         self.settings = settings or EvaluationSettings()
         self._judges: dict[str, Any] | None = None
         self._levels_accuracy: dict[str, tuple[float, float]] = {}
+        self._factor_accuracy: dict[str, dict[str, float]] = {}
 
     @property
     def scored(self) -> Any:
@@ -228,10 +229,11 @@ class Evaluator:
         if "coherence" in asked:
             stage("coherence")
             nets = {m: j.net for m, j in self.judges().items()}
-            cells = cross_coherence(model, test, nets, seed=seed)
+            cells = cross_coherence(model, test, nets, seed=seed, factors=data.class_factors)
             for c in cells:
                 key = f"coherence {'+'.join(c.inputs)} -> {c.target}"
                 out[f"{key} (micro)"], out[f"{key} (macro)"] = c.micro, c.macro
+                out.update({f"{key} ({f})": v for f, v in c.factors.items()})
             out.update(coherence_by_inputs(cells))
         # joint coherence (metric coherence) and that of each pair (joint_pairs) from one decode of the prior samples
         judges = {m: j.net for m, j in self.judges().items()} if {"coherence", "joint_pairs"} & set(asked) else {}
@@ -242,6 +244,11 @@ class Evaluator:
             prior = prior_predictions(model, judges, n=s.joint_samples, seed=seed)
             if want_all:
                 out["joint coherence"] = prior.all_agree()
+                if data.class_factors:
+                    from .metrics.factors import joint_factor_agreement
+
+                    agree = joint_factor_agreement(prior.classes, data.class_factors)
+                    out.update({f"joint coherence ({f})": v for f, v in agree.items()})
             if want_pairs:
                 out.update({f"joint coherence {a}+{b}": v for (a, b), v in prior.pairs().items()})
         if "presence" in asked:
@@ -316,4 +323,13 @@ class Evaluator:
                     pred = j.net.predict(grey.values(m, items))
                     self._levels_accuracy[m] = accuracies(pred, test.labels[items], self.data.num_classes)
                 out[m]["micro_levels"], out[m]["macro_levels"] = self._levels_accuracy[m]
+        if self.data.class_factors and test.labels is not None:  # what each judge reads of each factor of real data
+            from .metrics.factors import factor_agreement
+
+            for m, j in self._judges.items():
+                if m not in self._factor_accuracy:
+                    items = present_items(test, m, None)
+                    pred = j.net.predict(test.values(m, items))
+                    self._factor_accuracy[m] = factor_agreement(pred, test.labels[items], self.data.class_factors)
+                out[m].update({f"factor {f}": v for f, v in self._factor_accuracy[m].items()})
         return out

@@ -99,14 +99,23 @@ class MultimodalData:
     source: dict[str, Any] = field(default_factory=dict)
     # model-wide defaults for this data (latent size, activations); None: 64-d latent, Swish
     defaults: Architecture | None = None
-    # the words of each tokens modality by token id, for figures that print generated text
     # where the class is a bitmask of presence attributes (bit q = class_bits[q]), their names: the presence AP reads it
     class_bits: tuple[str, ...] = ()
+    # where the class is a code of named factors ((name, size), first most significant: easy-VQA's shape x colour),
+    # coherence is also reported on each factor (metrics.factors)
+    class_factors: tuple[tuple[str, int], ...] = ()
     # (inputs, target) translations a figure of this data shows (SMVAE Fig. 6 on the transformations)
     showcase: tuple[tuple[tuple[str, ...], str], ...] = ()
     # where test items are the steps of episodes (in order), each test item's episode: figures draw one over time
     test_episodes: Any = None
+    # the words of each tokens modality by token id, for figures that print generated text
     vocabularies: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.class_factors:
+            from ..metrics.factors import check_factors
+
+            check_factors(self.class_factors, self.num_classes)
 
     def architecture(self) -> Architecture:
         """The networks a model of this data uses unless the user says otherwise."""

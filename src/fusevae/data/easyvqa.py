@@ -300,6 +300,7 @@ def load_easyvqa(root: str | os.PathLike[str] | None, binarize: bool, which: str
         len(CLASS_NAMES),
         CLASS_NAMES,
         vocabularies={"text": vocab},
+        class_factors=(("shape", len(SHAPES)), ("colour", len(COLOURS))),
     )
 
 

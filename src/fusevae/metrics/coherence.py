@@ -11,7 +11,7 @@ Both micro accuracy (over items) and macro accuracy (mean over classes) are repo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from ..data.tensor_dataset import MultimodalTensorDataset
 from ..model import MultimodalVAE
 from .classifier import Classifier, accuracies
+from .factors import Factors, factor_agreement
 
 
 @dataclass
@@ -31,6 +32,7 @@ class CoherenceScore:
     micro: float
     macro: float
     n: int
+    factors: dict[str, float] = field(default_factory=dict)  # micro agreement on each factor of the class
 
 
 def judged_names(model: MultimodalVAE, judges: Mapping[str, Classifier]) -> list[str]:
@@ -66,11 +68,13 @@ def cross_coherence(
     batch_size: int = 512,
     seed: int = 0,
     progress: bool = False,
+    factors: Factors = (),
 ) -> list[CoherenceScore]:
     """Agreement of t generated from z ~ q(z | x_S) with the true class, for each subset S and judged t not in S.
 
     subsets defaults to every non-empty proper subset of the model's modalities; items count
-    when every modality of S is present in them.
+    when every modality of S is present in them. With `factors` (the data's `class_factors`), each cell also
+    holds the agreement on each factor of the class (metrics.factors).
     """
     if dataset.labels is None:
         raise ValueError("coherence needs a data set with class labels")
@@ -86,7 +90,7 @@ def cross_coherence(
     device = next(model.parameters()).device
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
-        return _cross(model, dataset, judges, judged, subsets, batch_size, progress)
+        return _cross(model, dataset, judges, judged, subsets, batch_size, progress, factors)
 
 
 def _cross(
@@ -97,6 +101,7 @@ def _cross(
     subsets: list[tuple[str, ...]],
     batch_size: int,
     progress: bool,
+    factors: Factors = (),
 ) -> list[CoherenceScore]:
     names, device, out = list(model.names), next(model.parameters()).device, []
     for s in tqdm(subsets, desc="cross coherence", disable=not progress, leave=False):
@@ -114,8 +119,10 @@ def _cross(
         truth = dataset.labels[items]  # type: ignore[index]
         for t in targets:
             if len(items):
-                micro, macro = accuracies(torch.cat(preds[t]), truth, _num_classes(model, judges, t))
-                out.append(CoherenceScore(tuple(s), t, micro, macro, len(items)))
+                pred = torch.cat(preds[t])
+                micro, macro = accuracies(pred, truth, _num_classes(model, judges, t))
+                by_factor = factor_agreement(pred, truth, factors) if factors else {}
+                out.append(CoherenceScore(tuple(s), t, micro, macro, len(items), by_factor))
     return out
 
 
