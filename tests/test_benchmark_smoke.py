@@ -73,6 +73,9 @@ def test_the_easyvqa_config_writes_coherence_both_ways_and_the_text_figure(tmp_p
     result, md, cfg = _smoke("configs/benchmarks/easyvqa.yaml", tmp_path, widths)
     row = result["rows"]["smvae"]
     assert "coherence text -> image (micro)" in row and "coherence image -> text (micro)" in row
+    # shape and colour each (class_factors), and what the pooled judges read of each on real items
+    assert "coherence text -> image (shape)" in row and "joint coherence (colour)" in row
+    assert "Judges on each factor of the class" in md and "images by the pooled body" in md
     assert "smvae_text_and_image.png" in _figures(tmp_path, cfg)
 
 
