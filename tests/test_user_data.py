@@ -251,6 +251,18 @@ def test_class_labels_not_a_modality():
     assert three.num_classes == 5 and torch.equal(three.valid.labels, torch.from_numpy(y))
 
 
+def test_class_factors_are_checked_against_the_classes_before_anything_is_built():
+    x, y = arrays(30), np.arange(30) % 6
+    data = from_arrays(x, class_labels=y, class_factors=[("size", 2), ("hue", 3)])
+    assert data.class_factors == (("size", 2), ("hue", 3))
+    with pytest.raises(BatchError, match="class_factors: .*multiply to 4 values, not the data set's 6"):
+        from_arrays(x, class_labels=y, class_factors=[("size", 2), ("hue", 2)])
+    with pytest.raises(BatchError, match="class_factors need class labels"):
+        from_arrays(x, class_factors=[("size", 2), ("hue", 3)])
+    with pytest.raises(BatchError, match="pairs"):
+        from_arrays(x, class_labels=y, class_factors=[("size", "two"), ("hue", 3)])
+
+
 # -------------------------------------------------------------------------------------------- bad inputs
 
 
@@ -424,6 +436,12 @@ def test_spec_formats_load_identically(tmp_path):
         "../npy/tokens.npy",
     ]
     assert src["spec_content"]["seed"] == 3 and json.loads(json.dumps(src)) == src
+    assert data.class_factors == ()
+    # the class as a code of named factors, in the order the spec lists them
+    factored = load_spec_data(write_spec(tmp_path / "spec0", "../data.npz", class_factors=[["parity", 2], ["rest", 5]]))
+    assert factored.class_factors == (("parity", 2), ("rest", 5))
+    with pytest.raises(DataSpecError, match=r"class_factors must be a list of \[name, size\] pairs"):
+        load_spec(write_spec(tmp_path / "spec0", "../data.npz", class_factors={"parity": 2, "rest": 5}))
 
 
 def test_per_split_files_and_json(tmp_path):

@@ -11,6 +11,8 @@ seed: 0                      # the split's permutation
 label: digit                 # optional: the class labels; a modality's name (it is both), or an array's
 num_classes: 10              # optional: when there are more classes than the largest label + 1
 class_names: [zero, one]     # optional: one per class
+class_factors: [[shape, 3], [colour, 8]]  # optional: the class as a code of named factors, the first most
+                             # significant (class = shape * 8 + colour); coherence is also scored on each
 evaluation:                  # optional: what the evaluation table reports (fusevae.data.dataset.EvaluationSpec)
   proposals: [[image]]
   marginals: [[image]]
@@ -74,6 +76,7 @@ SPEC_KEYS = (
     "label",
     "num_classes",
     "class_names",
+    "class_factors",
     "evaluation",
     "modalities",
 )
@@ -117,6 +120,7 @@ class DataSpec:
     label: str | None = None
     num_classes: int | None = None
     class_names: tuple[str, ...] | None = None
+    class_factors: tuple[tuple[str, int], ...] = ()
     evaluation: EvaluationSpec | None = None
     modalities: tuple[ModalityEntry, ...] | None = None
     content: dict[str, Any] = field(default_factory=dict)  # the spec as parsed, JSON data
@@ -180,6 +184,18 @@ class DataSpec:
         names = content.get("class_names")
         if names is not None and (not isinstance(names, list) or not all(isinstance(c, str) for c in names)):
             raise fail("class_names must be a list of strings")
+        factors = content.get("class_factors") or []
+        if not isinstance(factors, list) or not all(
+            isinstance(f, list)
+            and len(f) == 2
+            and isinstance(f[0], str)
+            and isinstance(f[1], int)
+            and not isinstance(f[1], bool)
+            for f in factors
+        ):
+            raise fail(
+                f"class_factors must be a list of [name, size] pairs, e.g. [[shape, 3], [colour, 8]], got {factors!r}"
+            )
         modalities = None
         if content.get("modalities") is not None:
             modalities = tuple(
@@ -199,6 +215,7 @@ class DataSpec:
             label=label,
             num_classes=num_classes,
             class_names=None if names is None else tuple(names),
+            class_factors=tuple((str(n), int(k)) for n, k in factors),
             evaluation=_evaluation(content.get("evaluation"), fail),
             modalities=modalities,
             content=copy.deepcopy(dict(content)),
@@ -421,6 +438,7 @@ def load_spec_data(spec: str | os.PathLike[str] | DataSpec, binarize: bool = Fal
             evaluation=spec.evaluation,
             binarize=binarize,
             hash_arrays=False,
+            class_factors=spec.class_factors,
         )
     except BatchError as e:
         raise BatchError(f"{where}: {e}") from None
@@ -445,6 +463,8 @@ def _content(spec: DataSpec) -> dict[str, Any]:
         out["num_classes"] = spec.num_classes
     if spec.class_names is not None:
         out["class_names"] = list(spec.class_names)
+    if spec.class_factors:
+        out["class_factors"] = [list(f) for f in spec.class_factors]
     if spec.modalities is not None:
         out["modalities"] = [
             {"name": m.name, "array": m.array, **({"mask": m.mask} if m.mask else {}), **m.options}

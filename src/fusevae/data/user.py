@@ -454,6 +454,27 @@ def _hash_arrays(parts: dict[str, dict[str, np.ndarray]], masks: dict[str, np.nd
 # --------------------------------------------------------------------------------------------- from_arrays
 
 
+def _class_factors(factors: Any, classes: int) -> tuple[tuple[str, int], ...]:
+    """`class_factors` as (name, size) pairs, checked against the class count before anything is built."""
+    from ..metrics.factors import check_factors
+
+    if not factors:
+        return ()
+    if classes == 0:
+        raise BatchError("class_factors need class labels: pass labels or class_labels")
+    try:
+        pairs = tuple((str(n), int(k)) for n, k in factors)
+        if any(isinstance(k, bool) or int(k) != k for _, k in factors):
+            raise TypeError
+    except (TypeError, ValueError):
+        raise BatchError(f"class_factors must be (name, size) pairs, got {factors!r}") from None
+    try:
+        check_factors(pairs, classes)
+    except ValueError as e:
+        raise BatchError(f"class_factors: {e}") from None
+    return pairs
+
+
 def from_arrays(
     train: Mapping[str, Any],
     valid: Mapping[str, Any] | None = None,
@@ -470,6 +491,7 @@ def from_arrays(
     class_names: Sequence[str] | None = None,
     evaluation: EvaluationSpec | None = None,
     binarize: bool = False,
+    class_factors: Sequence[tuple[str, int]] = (),
 ) -> MultimodalData:
     """A MultimodalData from arrays: modality name -> array (N, *item), numpy or torch, per split.
 
@@ -484,6 +506,8 @@ def from_arrays(
     modality -> bool (N,); one when only `train` is given, else a tuple (train, valid, test) (None: all
     present). Absent items may hold anything, NaN included; they are stored as zeros.
     `num_classes`: the class count when it exceeds the largest label + 1; `class_names` one name per class.
+    `class_factors`: where a class is a code of named factors ((name, size) pairs, the first most significant:
+    class = shape * 8 + colour for (("shape", 3), ("colour", 8))), coherence is also scored on each factor.
     `binarize`: Bernoulli image modalities are binarised afresh at every draw in training, and once
     (seeded) in validation and test.
     The result's `source` is {"kind": "arrays", "hash": sha256 of the arrays, masks and labels,
@@ -505,6 +529,7 @@ def from_arrays(
         evaluation=evaluation,
         binarize=binarize,
         hash_arrays=True,
+        class_factors=class_factors,
     )
 
 
@@ -525,6 +550,7 @@ def _build(
     evaluation: EvaluationSpec | None,
     binarize: bool,
     hash_arrays: bool,
+    class_factors: Sequence[tuple[str, int]] = (),
 ) -> MultimodalData:
     check_name(name, "data set")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
@@ -640,6 +666,7 @@ def _build(
         class_names = tuple(class_names)
         if len(class_names) != classes or not all(isinstance(c, str) for c in class_names):
             raise BatchError(f"class_names must be {classes} strings, one per class, got {len(class_names)}")
+    factors = _class_factors(class_factors, classes)
 
     evaluation = evaluation if evaluation is not None else EvaluationSpec()
     try:
@@ -694,4 +721,5 @@ def _build(
         class_names=class_names,
         evaluation=evaluation,
         source=source,
+        class_factors=factors,
     )
