@@ -5,8 +5,9 @@
 For each test item, z ~ q(z | text) is decoded into an image mean. Its background is the median colour of the
 border pixels. The shape's hue is read from the 5 % of pixels farthest from the background: the palette colour whose
 direction from the background best matches (cosine) theirs. Faint or blurred colour clouds keep their direction, so
-this reader names their hue where a classifier trained on crisp shapes may not. It is checked on the real test
-images first. Only the items whose text names the colour are scored: from the others the colour is not determined.
+this reader names their hue where a classifier trained on crisp shapes may not (except black against gray: a faint
+black cloud is a gray one). It is checked on the real test images first. Only the items whose text names the
+colour are scored: from the others the colour is not determined.
 """
 
 from __future__ import annotations

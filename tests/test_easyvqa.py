@@ -142,3 +142,27 @@ def test_a_short_run_trains_and_draws_text_from_images_and_images_from_text(tmp_
     scores = out["metrics"]
     for key in ("coherence image -> text (micro)", "coherence text -> image (micro)"):
         assert 0.0 <= scores[key] <= 1.0, key
+
+
+def test_the_judge_free_colour_reader_names_faint_and_blurred_hues():
+    """bench/easyvqa_colour_reader.py: a shape's colour mixed 20 % into a light background, blurred, still reads as
+    that colour; a crisp shape too. (Black and gray are crisp here: a faint black cloud is a gray one.)"""
+    import importlib.util
+
+    import torch
+
+    spec = importlib.util.spec_from_file_location("colour_reader", "bench/easyvqa_colour_reader.py")
+    reader = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reader)
+    g = torch.Generator().manual_seed(0)
+    images, truth = [], []
+    for i, rgb in enumerate(COLOURS.values()):
+        background = 0.9 + 0.08 * torch.rand(3, generator=g)
+        image = background[:, None, None].expand(3, 64, 64).clone()
+        colour = torch.tensor(rgb, dtype=torch.float32) / 255
+        share = 1.0 if i % 2 or i in (3, 4) else 0.2  # crisp, or a faint cloud
+        r, c = 10 + 4 * i, 40 - 3 * i
+        image[:, r : r + 14, c : c + 14] = (1 - share) * background[:, None, None] + share * colour[:, None, None]
+        images.append(torch.nn.functional.avg_pool2d(image[None], 5, 1, 2, count_include_pad=False)[0])  # blurred
+        truth.append(i)
+    assert reader.read_colour(torch.stack(images)).tolist() == truth
