@@ -256,11 +256,18 @@ def table3(folder: str, timing: str = "") -> str:
         gains = {p: runs.mean(p, f"synergy {m}") for p in runs.rows if f"synergy {m}" in runs.rows[p]}
         others = [v for p, v in gains.items() if p != "mmvae"]
         ok = (min(others) > 0 and gains.get("mmvae", 0.0) < 0) if others and "mmvae" in gains else None
+        rates = _group(runs, list(runs.rows), f"synergy {m}: baseline rate (nats)")
+        why = (
+            f" The unimodal baseline of {m} collapsed (its rate {max(rates):.4f} nats, under 0.1: it draws the mean "
+            "scene whatever it is shown), so G is not defined."
+            if not gains and rates
+            else ""
+        )
         lines.append(
             f"- *Synergy: every model gains on {m} but MMVAE, which loses (paper: +2.5 to +6.7 %, MMVAE -32.6 / "
             "-40.2 %)*: "
-            + ", ".join(f"{p} {100 * v:+.1f} %" for p, v in gains.items())
-            + f". Rule: every row but MMVAE above 0, MMVAE below 0. {_verdict(ok)}."
+            + (", ".join(f"{p} {100 * v:+.1f} %" for p, v in gains.items()) or "no gain")
+            + f". Rule: every row but MMVAE above 0, MMVAE below 0. {_verdict(ok)}.{why}"
         )
     ecg = [p for p in runs.rows if scheme(p) == "ECG"]
     rest = [p for p in runs.rows if scheme(p) != "ECG"]

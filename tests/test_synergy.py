@@ -109,3 +109,24 @@ def test_synergy_of_a_trained_bimodal_model_against_its_baselines(tmp_path):
     with pytest.raises(ValueError, match="must be a unimodal model"):
         synergy(model, {"vec": baselines["label"]}, data.test, {"vec": _judge()}, C)
     assert syn.SynergyScore("x", 0.5, 0.25, 1.0).gain == 1.0
+
+
+def test_a_collapsed_baseline_gives_no_gain_and_says_its_rate(tmp_path):
+    """A baseline whose code carries nothing about its input (q(z | x) = p(z): rate 0) reconstructs the mean item,
+    so G = (S - U) / U would measure nothing: no gain is reported, and the rate says why."""
+    from fusevae.distributions import DiagGaussian
+
+    data = _multimodal_data()
+    base = unimodal_baseline(_config(), data, "vec", tmp_path)
+    test = data.test.select(["vec"])
+    rate = syn.baseline_rates({"vec": base}, test)["vec"]
+    assert rate > syn.MIN_BASELINE_RATE  # the trained toy baseline encodes something of its input
+    collapsed = copy.deepcopy(base)
+    collapsed.posterior = lambda batch, subset=None: DiagGaussian(
+        torch.zeros(len(batch), base.latent_dim), torch.zeros(len(batch), base.latent_dim)
+    )
+    assert syn.baseline_rates({"vec": collapsed}, test)["vec"] == pytest.approx(0.0, abs=1e-6)
+    (score,) = synergy(base, {"vec": collapsed}, test, {"vec": _judge()}, C)
+    assert score.gain is None and score.rate == pytest.approx(0.0, abs=1e-6)
+    assert syn.gain_of(0.5, 0.25, rate) == 1.0 and syn.gain_of(0.5, 0.25, 0.01) is None
+    assert syn.gain_of(0.5, 0.0, rate) is None  # U = 0: G undefined, not an error that stops a benchmark

@@ -394,12 +394,24 @@ class Benchmark:
         }
         if not parts:
             return False
+        from .metrics.synergy import gain_of
+
         fresh = self.evaluator().unimodal_scores(self.configs[preset, seed], list(parts), seed=seed)
+        rates = self.evaluator().baseline_rates(self.configs[preset, seed], list(parts))
         changed = False
         for m, s in parts.items():
-            u = fresh[m]
-            if metrics.get(f"synergy {m}: U unimodal") != u:
-                metrics[f"synergy {m}: U unimodal"], metrics[f"synergy {m}"] = u, (s - u) / u
+            u, rate = fresh[m], rates[m]
+            gain = gain_of(s, u, rate)
+            if (
+                metrics.get(f"synergy {m}: U unimodal") != u
+                or metrics.get(f"synergy {m}: baseline rate (nats)") != rate
+                or metrics.get(f"synergy {m}") != gain
+            ):
+                metrics[f"synergy {m}: U unimodal"], metrics[f"synergy {m}: baseline rate (nats)"] = u, rate
+                if gain is None:  # a collapsed baseline: no G, whatever an earlier scoring wrote
+                    metrics.pop(f"synergy {m}", None)
+                else:
+                    metrics[f"synergy {m}"] = gain
                 changed = True
         return changed
 

@@ -183,6 +183,12 @@ class Evaluator:
 
         return {m: unimodal_baseline(cfg, self.data, m, self.cache_dir / "unimodal") for m in modalities}
 
+    def baseline_rates(self, cfg: ExperimentConfig, modalities: list[str]) -> dict[str, float]:
+        """Each synergy baseline's rate in nats on the coherence items (below MIN_BASELINE_RATE: collapsed)."""
+        from .metrics.synergy import baseline_rates
+
+        return baseline_rates(self.unimodal_baselines(cfg, modalities), self.coherence_set)
+
     def unimodal_scores(self, cfg: ExperimentConfig, modalities: list[str], seed: int = 0) -> dict[str, float]:
         """U per modality on the items and noise `run` scores synergy with, from this folder's baselines."""
         from .metrics.synergy import unimodal_scores
@@ -268,10 +274,12 @@ class Evaluator:
             judged = [m for m in model.names if m in nets or model.nets[m].cfg.kind == "label"]
             base = self.unimodal_baselines(cfg, judged)
             for g in synergy(model, base, test, nets, data.num_classes, seed=seed):
-                out[f"synergy {g.modality}"] = g.gain
-                # its two parts: a baseline retrained elsewhere (another machine) shows as another U between cells
+                if g.gain is not None:  # a collapsed baseline gives no G: its rate says why
+                    out[f"synergy {g.modality}"] = g.gain
+                # its parts: a baseline retrained elsewhere (another machine) shows as another U between cells
                 out[f"synergy {g.modality}: S from all"] = g.joint
                 out[f"synergy {g.modality}: U unimodal"] = g.unimodal
+                out[f"synergy {g.modality}: baseline rate (nats)"] = g.rate
         if "missing" in asked:
             stage("missing sensors")
             from .metrics.missing import coherence_with_missing
