@@ -21,6 +21,7 @@ import torch
 from fusevae.checkpoint import load_model
 from fusevae.data import load_dataset
 from fusevae.data.easyvqa import COLOURS, statements
+from fusevae.metrics.classifier import ClassifierConfig, load_or_fit_classifier
 from fusevae.metrics.factors import factor_values
 
 PALETTE = torch.tensor(list(COLOURS.values()), dtype=torch.float32) / 255.0  # (8, 3)
@@ -54,7 +55,6 @@ def main() -> None:
     p.add_argument("folder", help="the easyvqa benchmark folder")
     p.add_argument("--presets", nargs="+", default=["smvae", "mopoe", "mvae"])
     args = p.parse_args()
-    torch.manual_seed(0)
     data = load_dataset("easyvqa")
     test = data.test
     vocab = data.vocabularies["text"]
@@ -65,14 +65,13 @@ def main() -> None:
     print(f"test items whose text names the colour: {int(named.sum())} of {len(test)}")
     print("| preset | text -> image colour, items naming it: this reader | the judge's class, same items |")
     print("|---|---|---|")
+    # the benchmark's image judge (configs/benchmarks/easyvqa.yaml: pooled body, 3 epochs), from bench/judges
+    judge = load_or_fit_classifier(data.train, test, "image", 24, "bench/judges", ClassifierConfig(arch="pooled"))
     for preset in args.presets:
         model, _ = load_model(Path(args.folder) / "runs" / preset / "seed0")
         model.eval()
         reads, judged = [], []
-        judge = None
-        from fusevae.metrics.classifier import ClassifierConfig, load_or_fit_classifier
-
-        judge = load_or_fit_classifier(data.train, test, "image", 24, "bench/judges", ClassifierConfig(arch="pooled"))
+        torch.manual_seed(0)  # each preset's draws of z, whatever building the models consumed before
         with torch.no_grad():
             for block in torch.arange(len(test)).split(500):
                 z = model.posterior(test[block], ["text"]).rsample()

@@ -462,12 +462,13 @@ def _class_factors(factors: Any, classes: int) -> tuple[tuple[str, int], ...]:
         return ()
     if classes == 0:
         raise BatchError("class_factors need class labels: pass labels or class_labels")
-    try:
-        pairs = tuple((str(n), int(k)) for n, k in factors)
-        if any(isinstance(k, bool) or int(k) != k for _, k in factors):
-            raise TypeError
-    except (TypeError, ValueError):
-        raise BatchError(f"class_factors must be (name, size) pairs, got {factors!r}") from None
+    pairs = tuple(tuple(f) for f in factors)
+    if not all(
+        len(f) == 2 and isinstance(f[0], str) and isinstance(f[1], int | np.integer) and not isinstance(f[1], bool)
+        for f in pairs
+    ):
+        raise BatchError(f"class_factors must be (name, size) pairs, got {factors!r}")
+    pairs = tuple((n, int(k)) for n, k in pairs)
     try:
         check_factors(pairs, classes)
     except ValueError as e:

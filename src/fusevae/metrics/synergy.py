@@ -79,7 +79,7 @@ def baseline_rates(
             q = base.posterior(own[block].to(device))
             if not isinstance(q, DiagGaussian):
                 raise TypeError(f"the baseline of {m!r} must have a Gaussian posterior, got {type(q).__name__}")
-            total += float((0.5 * (q.mu**2 + q.logvar.exp() - 1.0 - q.logvar)).sum(-1).sum())
+            total += float(q.kl_standard_normal().sum())
         out[m] = total / len(own)
     return out
 
