@@ -263,6 +263,13 @@ def table3(folder: str, timing: str = "") -> str:
             if not gains and rates
             else ""
         )
+        holds = _group(runs, list(runs.rows), f"synergy {m}: baseline KL hold")
+        if holds and max(holds) > 0:
+            why += (
+                f" The classical baseline of {m} collapsed on validation items, so its U is that of the one trained "
+                f"with the KL weight held at 0 for the first {max(holds):g} of its warm-up (rate "
+                f"{max(rates):.2f} nats)."
+            )
         lines.append(
             f"- *Synergy: every model gains on {m} but MMVAE, which loses (paper: +2.5 to +6.7 %, MMVAE -32.6 / "
             "-40.2 %)*: "

@@ -64,6 +64,21 @@ def test_kl_warmup_is_linear_then_flat(mnist):
     assert [obj.beta(e) for e in (0, 1, 4, 10)] == [0.0, 0.5, 2.0, 2.0]
 
 
+def test_kl_warmup_held_at_zero_for_its_first_share_then_linear_then_flat(mnist):
+    """warmup_hold 0.5 of a 4-epoch warm-up: beta 0 until epoch 2, then linear to beta at epoch 4 (float or tensor)."""
+    model = MultimodalVAE(small_config())
+    obj = make_objective(ObjectiveConfig(kind="mvae", beta=2.0, warmup_epochs=4, warmup_hold=0.5), model)
+    assert [obj.beta(e) for e in (0, 1, 2, 3, 4, 10)] == [0.0, 0.0, 0.0, 1.0, 2.0, 2.0]
+    epochs = torch.tensor([0.0, 1.0, 2.0, 3.0, 4.0, 10.0])
+    assert torch.equal(obj.beta(epochs), torch.tensor([0.0, 0.0, 0.0, 1.0, 2.0, 2.0]))
+    shared = make_objective(ObjectiveConfig(kind="mvae", warmup_fraction=1.0, warmup_hold=0.25), model, epochs=8)
+    assert [shared.beta(e) for e in (1, 2, 5, 8)] == [0.0, 0.0, 0.5, 1.0]  # a share of the budget's warm-up
+    with pytest.raises(ValueError, match="share of the warm-up in"):
+        make_objective(ObjectiveConfig(kind="mvae", warmup_epochs=4, warmup_hold=1.0), model)
+    with pytest.raises(ValueError, match="but there is none"):
+        make_objective(ObjectiveConfig(kind="mvae", warmup_hold=0.5), model)
+
+
 def test_mvae_skips_subsets_of_missing_modalities(mnist):
     """A sample without its label contributes exactly its image-only ELBO twice (joint = image only)."""
     model = MultimodalVAE(small_config("poe"))

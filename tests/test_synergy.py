@@ -130,3 +130,34 @@ def test_a_collapsed_baseline_gives_no_gain_and_says_its_rate(tmp_path):
     assert score.gain is None and score.rate == pytest.approx(0.0, abs=1e-6)
     assert syn.gain_of(0.5, 0.25, rate) == 1.0 and syn.gain_of(0.5, 0.25, 0.01) is None
     assert syn.gain_of(0.5, 0.0, rate) is None  # U = 0: G undefined, not an error that stops a benchmark
+
+
+def test_a_collapsed_classical_baseline_is_retrained_with_its_kl_held_at_zero_first(tmp_path, monkeypatch):
+    """Where the classical baseline carries nothing on the validation items, the one whose KL weight stays at 0
+    for the first BASELINE_HOLD of its warm-up replaces it; a baseline that encodes its input is kept."""
+    from fusevae.checkpoint import load_config
+
+    data, cfg = _multimodal_data(), _config()
+    kept = unimodal_baseline(cfg, data, "vec", tmp_path / "kept")
+    assert syn.baseline_hold(kept) == 0.0 and len(list((tmp_path / "kept").glob("unimodal-*/"))) == 1
+    seen = []
+
+    def rates(baselines, dataset, batch_size=512):  # the classical baseline collapsed on validation items
+        ((m, b),) = baselines.items()
+        seen.append(len(dataset))
+        return {m: 0.0 if syn.baseline_hold(b) == 0.0 else 5.0}
+
+    monkeypatch.setattr(syn, "baseline_rates", rates)
+    base = unimodal_baseline(cfg, data, "vec", tmp_path / "held")
+    assert syn.baseline_hold(base) == syn.BASELINE_HOLD > 0
+    assert seen == [len(data.valid)]  # decided on validation items, never test
+    (classical, held) = sorted(
+        (tmp_path / "held").glob("unimodal-*/"), key=lambda p: load_config(p).objective.warmup_hold
+    )
+    assert load_config(classical).objective.warmup_hold == 0.0
+    assert (
+        load_config(held).objective.warmup_hold == syn.BASELINE_HOLD
+        and load_config(held).objective.warmup_fraction == 1.0
+    )
+    (score,) = synergy(base, {"vec": base}, data.test.select(["vec"]), {"vec": _judge()}, C)
+    assert score.hold == syn.BASELINE_HOLD and score.gain == 0.0

@@ -394,20 +394,24 @@ class Benchmark:
         }
         if not parts:
             return False
-        from .metrics.synergy import gain_of
+        from .metrics.synergy import baseline_hold, gain_of
 
-        fresh = self.evaluator().unimodal_scores(self.configs[preset, seed], list(parts), seed=seed)
-        rates = self.evaluator().baseline_rates(self.configs[preset, seed], list(parts))
+        ev, cfg = self.evaluator(), self.configs[preset, seed]
+        fresh = ev.unimodal_scores(cfg, list(parts), seed=seed)
+        rates = ev.baseline_rates(cfg, list(parts))
+        holds = {m: baseline_hold(b) for m, b in ev.unimodal_baselines(cfg, list(parts)).items()}
         changed = False
         for m, s in parts.items():
-            u, rate = fresh[m], rates[m]
+            u, rate, hold = fresh[m], rates[m], holds[m]
             gain = gain_of(s, u, rate)
             if (
                 metrics.get(f"synergy {m}: U unimodal") != u
                 or metrics.get(f"synergy {m}: baseline rate (nats)") != rate
+                or metrics.get(f"synergy {m}: baseline KL hold") != hold
                 or metrics.get(f"synergy {m}") != gain
             ):
                 metrics[f"synergy {m}: U unimodal"], metrics[f"synergy {m}: baseline rate (nats)"] = u, rate
+                metrics[f"synergy {m}: baseline KL hold"] = hold
                 if gain is None:  # a collapsed baseline: no G, whatever an earlier scoring wrote
                     metrics.pop(f"synergy {m}", None)
                 else:

@@ -100,6 +100,9 @@ class ObjectiveConfig:
     # ... or over this share of the training budget (train.epochs), so a schedule scales with the budget:
     # MVAE's 200 annealing epochs of 500 are 0.4. Set one of the two, not both.
     warmup_fraction: float = 0.0
+    # the share of the warm-up spent at KL weight 0 before it starts to rise (0: it rises from the first step), so
+    # the decoder learns to read z before the KL term can close the code (`metrics.synergy.BASELINE_HOLD`)
+    warmup_hold: float = 0.0
     weights: dict[str, float] = field(default_factory=dict)  # lambda per modality (eq. 2), default 1
     # mvae: extra random subsets per step (MVAE sub-sampling for M > 2)
     random_subsets: int = 0

@@ -280,6 +280,7 @@ class Evaluator:
                 out[f"synergy {g.modality}: S from all"] = g.joint
                 out[f"synergy {g.modality}: U unimodal"] = g.unimodal
                 out[f"synergy {g.modality}: baseline rate (nats)"] = g.rate
+                out[f"synergy {g.modality}: baseline KL hold"] = g.hold
         if "missing" in asked:
             stage("missing sensors")
             from .metrics.missing import coherence_with_missing

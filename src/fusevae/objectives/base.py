@@ -42,7 +42,18 @@ class Objective(ABC):
     options: frozenset[str] = frozenset()
     # fields every scheme reads
     common = frozenset(
-        {"kind", "estimator", "k", "variant", "mixture_kl", "beta", "warmup_epochs", "warmup_fraction", "weights"}
+        {
+            "kind",
+            "estimator",
+            "k",
+            "variant",
+            "mixture_kl",
+            "beta",
+            "warmup_epochs",
+            "warmup_fraction",
+            "warmup_hold",
+            "weights",
+        }
     )
 
     def __init__(self, cfg: ObjectiveConfig, model: MultimodalVAE) -> None:
@@ -69,6 +80,13 @@ class Objective(ABC):
                 f"objective.warmup_epochs = {cfg.warmup_epochs:g} (a fixed length) and objective.warmup_fraction = "
                 f"{cfg.warmup_fraction:g} (a share of train.epochs, often the preset's) are both set: set the other "
                 "one to 0"
+            )
+        if not 0.0 <= cfg.warmup_hold < 1.0:
+            raise ValueError(f"objective.warmup_hold is a share of the warm-up in [0, 1), got {cfg.warmup_hold:g}")
+        if cfg.warmup_hold > 0 and cfg.warmup_epochs == 0 and cfg.warmup_fraction == 0:
+            raise ValueError(
+                f"objective.warmup_hold = {cfg.warmup_hold:g} holds the KL weight at 0 for a share of the warm-up, "
+                "but there is none: set objective.warmup_fraction or objective.warmup_epochs"
             )
         self.cfg = cfg
         self.names = model.names
@@ -138,13 +156,14 @@ class Objective(ABC):
         return warmup_length(self.cfg.warmup_fraction, self.cfg.warmup_epochs, self.epochs or 0.0)
 
     def warmup(self, epoch: float | Tensor) -> float | Tensor:
-        """The KL weight's warm-up factor: linear from 0 to 1 over `warmup_epochs`."""
+        """The KL weight's warm-up factor: 0 for the first `warmup_hold` of the warm-up, then linear to 1 at its end."""
         length = self.warmup_epochs
         if length <= 0:
             return 1.0
+        hold = self.cfg.warmup_hold * length
         if isinstance(epoch, Tensor):
-            return (epoch / length).clamp(max=1.0)
-        return min(1.0, epoch / length)
+            return ((epoch - hold) / (length - hold)).clamp(0.0, 1.0)
+        return min(1.0, max(0.0, (epoch - hold) / (length - hold)))
 
     def set_betas(self, targets: Tensor, epoch: float | Tensor) -> float | Tensor:
         """The KL weight of each row (S, B) whose reconstructed set is `targets` (S, B, M), warm-up included.
