@@ -117,6 +117,11 @@ def majority_coherence(data: str, n_items: int) -> float:
     return float((labels == top).float().mean())
 
 
+def _best(values: list[float], spec: str = ".3f") -> str:
+    """The largest value, or "none" where no row has the metric (never a printed NaN)."""
+    return format(max(values), spec) if values else "none"
+
+
 def _group(runs: Runs, presets: list[str], metric: str) -> list[float]:
     return [runs.mean(p, metric) for p in presets if p in runs.rows and metric in runs.rows[p]]
 
@@ -257,19 +262,31 @@ def table3(folder: str, timing: str = "") -> str:
         others = [v for p, v in gains.items() if p != "mmvae"]
         ok = (min(others) > 0 and gains.get("mmvae", 0.0) < 0) if others and "mmvae" in gains else None
         rates = _group(runs, list(runs.rows), f"synergy {m}: baseline rate (nats)")
-        why = (
-            f" The unimodal baseline of {m} collapsed (its rate {max(rates):.4f} nats, under 0.1: it draws the mean "
-            "scene whatever it is shown), so G is not defined."
-            if not gains and rates
+        holds = _group(runs, list(runs.rows), f"synergy {m}: baseline KL hold")
+        held = (
+            f"the one retrained with its KL weight held at 0 for the first {max(holds):g} of its warm-up"
+            if holds and max(holds) > 0
             else ""
         )
-        holds = _group(runs, list(runs.rows), f"synergy {m}: baseline KL hold")
-        if holds and max(holds) > 0:
-            why += (
-                f" The classical baseline of {m} collapsed on validation items, so its U is that of the one trained "
-                f"with the KL weight held at 0 for the first {max(holds):g} of its warm-up (rate "
-                f"{max(rates):.2f} nats)."
+        if not gains and rates:
+            why = (
+                f" The unimodal baseline of {m} collapsed (its rate {max(rates):.4f} nats, under 0.1: it draws the "
+                "mean scene whatever it is shown)"
+                + (f", the classical one on validation items and {held} too" if held else "")
+                + ", so G is not defined."
             )
+        elif held:
+            why = (
+                f" The classical baseline of {m} collapsed on validation items, so U is that of {held} (rate "
+                + (
+                    f"{min(rates):.2f}"
+                    if f"{min(rates):.2f}" == f"{max(rates):.2f}"
+                    else f"{min(rates):.2f} to {max(rates):.2f}"
+                )
+                + " nats on the test items)."
+            )
+        else:
+            why = ""
         lines.append(
             f"- *Synergy: every model gains on {m} but MMVAE, which loses (paper: +2.5 to +6.7 %, MMVAE -32.6 / "
             "-40.2 %)*: "
@@ -281,8 +298,8 @@ def table3(folder: str, timing: str = "") -> str:
     for metric in ("coherence depth+radar -> image (micro)", "coherence image+radar -> depth (micro)"):
         e, r = _group(runs, ecg, metric), _group(runs, rest, metric)
         lines.append(
-            f"- *ECG is the best on cross generation (paper)*, {metric}: best ECG row {max(e, default=math.nan):.3f}, "
-            f"best other row {max(r, default=math.nan):.3f}. Rule: the best ECG row at or above every other row. "
+            f"- *ECG is the best on cross generation (paper)*, {metric}: best ECG row {_best(e)}, "
+            f"best other row {_best(r)}. Rule: the best ECG row at or above every other row. "
             f"{_verdict(max(e) >= max(r) if e and r else None)}."
         )
     return "\n".join(lines) + "\n"
@@ -381,7 +398,7 @@ def table1(folder: str, timing: str = "") -> str:
         "- *ECG rows have the best joint coherence (paper: 58.8-58.9 % against at most 55.4 %)*, mean over the three "
         "pairs: ECG rows "
         f"{_fmt([joint[p] for p in ecg if p in joint], True)}, best other row "
-        f"{100 * max(others, default=math.nan):.1f} %. Rule: every ECG row above every other row. "
+        f"{_best([100 * v for v in others], '.1f')} %. Rule: every ECG row above every other row. "
         f"{_verdict(min(joint[p] for p in ecg) > max(others) if ecg and others and set(ecg) <= set(joint) else None)}."
     )
     nj = [joint[p] for p in none if p in joint]
