@@ -161,3 +161,15 @@ def test_a_collapsed_classical_baseline_is_retrained_with_its_kl_held_at_zero_fi
     )
     (score,) = synergy(base, {"vec": base}, data.test.select(["vec"]), {"vec": _judge()}, C)
     assert score.hold == syn.BASELINE_HOLD and score.gain == 0.0
+
+
+def test_the_collapse_check_reads_the_validation_items_that_have_the_modality(tmp_path):
+    """Validation items that lack another modality (a sensor that failed) still count for this one's baseline."""
+    full = _data(200, 1)
+    mask = torch.ones(200, 2, dtype=torch.bool)
+    mask[:, 1] = False  # no validation item has its label
+    valid = MultimodalTensorDataset(full.data, full.modalities, mask, full.labels)
+    specs = _config().model.modalities
+    data = MultimodalData("toy", specs, _data(600, 0), valid, _data(200, 2), "vec", "label")
+    base = unimodal_baseline(_config(), data, "vec", tmp_path)
+    assert syn.baseline_hold(base) == 0.0  # it encodes its input: the classical baseline is kept

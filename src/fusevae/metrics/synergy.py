@@ -151,9 +151,9 @@ def unimodal_baseline(
     which one a model is. Where that one collapses too, it is returned: its rate then withholds the gain."""
     udata = data.select([modality])
     model = _cached_fit(unimodal_config(cfg, modality), udata, Path(cache_dir))
-    if data.valid.labels is not None:
-        valid = data.valid.subset(VALIDATION_ITEMS)
-        if baseline_rates({modality: model}, valid)[modality] < MIN_BASELINE_RATE:
+    valid = data.valid.select([modality])
+    if valid.labels is not None and bool(valid.mask.any()):  # the validation items that have the modality
+        if baseline_rates({modality: model}, valid.subset(VALIDATION_ITEMS))[modality] < MIN_BASELINE_RATE:
             model = _cached_fit(unimodal_config(cfg, modality, hold=BASELINE_HOLD), udata, Path(cache_dir))
     return model
 
