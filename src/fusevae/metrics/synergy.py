@@ -51,6 +51,8 @@ MIN_BASELINE_RATE = 0.1
 # image's U is highest at 0.25 of the shares tried (0, 0.1, 0.25, 0.5, 0.75); its depth baseline stays collapsed
 # under every one (its ELBO at beta 1 prefers no code), so depth's G is not measured.
 BASELINE_HOLD = 0.25
+# the validation items (at most) on which a baseline's rate decides whether it collapsed: as many as coherence reads
+VALIDATION_ITEMS = 2000
 
 
 @dataclass
@@ -156,10 +158,6 @@ def unimodal_baseline(
         if baseline_rates({modality: model}, valid.subset(VALIDATION_ITEMS))[modality] < MIN_BASELINE_RATE:
             model = _cached_fit(unimodal_config(cfg, modality, hold=BASELINE_HOLD), udata, Path(cache_dir))
     return model
-
-
-# validation items on which a baseline's rate decides whether it collapsed
-VALIDATION_ITEMS = 2000
 
 
 def baseline_hold(model: MultimodalVAE) -> float:
