@@ -394,15 +394,12 @@ class Benchmark:
         }
         if not parts:
             return False
-        from .metrics.synergy import baseline_hold, gain_of
+        from .metrics.synergy import gain_of
 
-        ev, cfg = self.evaluator(), self.configs[preset, seed]
-        fresh = ev.unimodal_scores(cfg, list(parts), seed=seed)
-        rates = ev.baseline_rates(cfg, list(parts))
-        holds = {m: baseline_hold(b) for m, b in ev.unimodal_baselines(cfg, list(parts)).items()}
+        fresh = self.evaluator().baseline_scores(self.configs[preset, seed], list(parts), seed=seed)
         changed = False
         for m, s in parts.items():
-            u, rate, hold = fresh[m], rates[m], holds[m]
+            u, rate, hold = fresh[m]
             gain = gain_of(s, u, rate)
             if (
                 metrics.get(f"synergy {m}: U unimodal") != u

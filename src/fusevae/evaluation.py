@@ -183,19 +183,18 @@ class Evaluator:
 
         return {m: unimodal_baseline(cfg, self.data, m, self.cache_dir / "unimodal") for m in modalities}
 
-    def baseline_rates(self, cfg: ExperimentConfig, modalities: list[str]) -> dict[str, float]:
-        """Each synergy baseline's rate in nats on the coherence items (below MIN_BASELINE_RATE: collapsed)."""
-        from .metrics.synergy import baseline_rates
-
-        return baseline_rates(self.unimodal_baselines(cfg, modalities), self.coherence_set)
-
-    def unimodal_scores(self, cfg: ExperimentConfig, modalities: list[str], seed: int = 0) -> dict[str, float]:
-        """U per modality on the items and noise `run` scores synergy with, from this folder's baselines."""
-        from .metrics.synergy import unimodal_scores
+    def baseline_scores(
+        self, cfg: ExperimentConfig, modalities: list[str], seed: int = 0
+    ) -> dict[str, tuple[float, float, float]]:
+        """Per modality: U, the baseline's rate in nats (below MIN_BASELINE_RATE: collapsed) and its KL hold, on
+        the items and noise `run` scores synergy with, from this folder's baselines (each loaded once)."""
+        from .metrics.synergy import baseline_hold, baseline_rates, unimodal_scores
 
         nets = {m: j.net for m, j in self.judges().items()}
         base = self.unimodal_baselines(cfg, modalities)
-        return unimodal_scores(base, self.coherence_set, nets, self.data.num_classes, seed=seed)
+        u = unimodal_scores(base, self.coherence_set, nets, self.data.num_classes, seed=seed)
+        rates = baseline_rates(base, self.coherence_set)
+        return {m: (u[m], rates[m], baseline_hold(base[m])) for m in modalities}
 
     def run(
         self,
