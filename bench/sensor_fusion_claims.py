@@ -19,6 +19,7 @@ import csv
 import json
 import math
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 # Sensor-fusion paper, Table III (Multimodal Shapes 3D, mAP; synergy gain in %): D+R -> I, I+R -> D, all -> I, all -> D
@@ -197,6 +198,23 @@ def table3(folder: str, timing: str = "") -> str:
     ]
     if runs.incomplete:
         lines += [f"**Unfinished rows (fewer seeds than configured): {', '.join(runs.incomplete)}.**", ""]
+
+    def presence(p: str) -> str:
+        v = [runs.mean(p, f"presence {a} (mAP)") for a in ("depth+radar -> image", "image+radar -> depth")]
+        return " / ".join("–" if math.isnan(x) else f"{x:.2f}" for x in v)
+
+    lines += _headline(
+        runs,
+        names,
+        "sensor",
+        ("all three", "of all three sensors, from prior samples", ["joint coherence"]),
+        (
+            ("D+R -> I", lambda p: runs.cell(p, "coherence depth+radar -> image (micro)", 100, 1)),
+            ("I+R -> D", lambda p: runs.cell(p, "coherence image+radar -> depth (micro)", 100, 1)),
+            ("presence mAP D+R -> I / I+R -> D", presence),
+            ("all -> I gain %", lambda p: runs.cell(p, "synergy image", 100, 1)),
+        ),
+    )
     lines += [
         "| row | scheme | seeds | D+R -> I mAP (paper) | D+R -> I presence mAP | D+R -> I coherence | I+R -> D mAP "
         "(paper) | I+R -> D presence mAP | I+R -> D coherence | all -> I gain % (paper) | all -> I gain % | "
@@ -239,6 +257,18 @@ def table3(folder: str, timing: str = "") -> str:
     lines.append(
         f"- *... and fails outright*: none rows' I+R -> D coherence {_fmt(n)} against the majority layout's "
         f"{base:.3f}. Rule: within 0.05 of it. {_verdict(max(n) <= base + 0.05 if n else None)}."
+    )
+    alone = ("coherence image -> depth (micro)", "coherence depth -> image (micro)")
+    n = [v for m in alone for v in _group(runs, none_rows, m)]
+    c = [v for m in alone for v in _group(runs, cross_rows, m)]
+    radar = _group(runs, none_rows, "coherence radar -> depth (micro)")
+    lines.append(
+        "- *Its mechanism, from one sensor (not a number of the paper's)*: without cross generation one sensor alone "
+        f"does not generate another. Image -> depth, then depth -> image: none rows {_fmt(n)}, ECG / LCD / RCE rows "
+        f"{_fmt(c)}, the majority layout {base:.3f}. Rule: every none row within 0.05 of the majority layout and "
+        f"every cross-generation row above every none row. "
+        f"{_verdict(max(n) <= base + 0.05 and min(c) > max(n) if n and c else None)}. The radar is the exception "
+        f"(radar -> depth: none rows {_fmt(radar)}): with the radar among the inputs, I+R -> D need not fail."
     )
     for metric, what in (
         ("presence depth+radar -> image (mAP)", "presence mAP"),
@@ -305,9 +335,17 @@ def table3(folder: str, timing: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def _headline1(runs: Runs, names: list[str], pairs: list[tuple[str, str]], twos: list[tuple[str, str]]) -> list[str]:
-    """Table I in brief (the README's numbers): cross coherence from one and two images, the weakest direction, the
-    pairs' joint coherence and each image regenerated when it is missing for half the items; means over seeds, %."""
+def _headline(
+    runs: Runs,
+    names: list[str],
+    noun: str,
+    joint: tuple[str, str, list[str]],
+    extra: tuple[tuple[str, Callable[[str], str]], ...] = (),
+) -> list[str]:
+    """A table in brief (the README's numbers): cross coherence from one and two of the `noun`s, the weakest
+    direction, the `extra` columns, joint coherence (`joint`: its header, its wording and the metrics averaged) and
+    each `noun` regenerated when it is missing for the largest share of the test items; means over seeds, %."""
+    pairs = [(a, b) for a in names for b in names if a != b]
 
     def avg(p: str, metrics: list[str]) -> str:
         v = sum(runs.mean(p, m) for m in metrics) / len(metrics)
@@ -316,13 +354,15 @@ def _headline1(runs: Runs, names: list[str], pairs: list[tuple[str, str]], twos:
     rate = int(100 * max(runs.cfg.get("missing_rates") or [0.5]))
     out = [
         "In brief (%, means over the seeds; ± the spread over seeds where the metric is one number per cell): cross "
-        "coherence from one image (the mean of the six directions) and from two (the three), the weakest single "
-        f"direction, joint coherence (the mean of the three pairs'), and each image when it is missing for {rate} % "
-        "of the test items, regenerated from the rest (the mean over the three images).",
+        f"coherence from one {noun} (the mean of the six directions) and from two (the three), the weakest single "
+        f"direction, {', '.join(h for h, _ in extra) + ', ' if extra else ''}joint coherence ({joint[1]}), and "
+        f"each {noun} when it is missing for {rate} % of the test items, regenerated from the rest (the mean over "
+        f"the three {noun}s).",
         "",
-        "| row | scheme | seeds | from one image | weakest direction | from two images | joint (pairs) | "
-        f"missing image regenerated ({rate} % missing) | s / epoch |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"| row | scheme | seeds | from one {noun} | weakest direction | from two {noun}s | "
+        + "".join(f"{h} | " for h, _ in extra)
+        + f"joint ({joint[0]}) | missing {noun} regenerated ({rate} % missing) | s / epoch |",
+        "|---|---|---|" + "---|" * (6 + len(extra)),
     ]
     for p in runs.cfg["presets"]:
         if p not in runs.rows:
@@ -332,7 +372,8 @@ def _headline1(runs: Runs, names: list[str], pairs: list[tuple[str, str]], twos:
             runs.cell(p, "coherence from 1 input (mean, micro)", 100, 1),
             f"{avg(p, [f'coherence {worst[0]} -> {worst[1]} (micro)'])} ({worst[0]} -> {worst[1]})",
             runs.cell(p, "coherence from 2 inputs (mean, micro)", 100, 1),
-            avg(p, [f"joint coherence {a}+{b}" for a, b in twos]),
+            *(f(p) for _, f in extra),
+            avg(p, joint[2]),
             avg(p, [f"missing {m} {rate}%: coherence of {m} (micro)" for m in names]),
             f"{runs.seconds_per_epoch(p):.0f}",
         ]
@@ -369,7 +410,9 @@ def table1(folder: str, timing: str = "") -> str:
     if runs.incomplete:
         lines += [f"**Unfinished rows (fewer seeds than configured): {', '.join(runs.incomplete)}.**", ""]
     twos = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
-    lines += _headline1(runs, names, pairs, twos)
+    lines += _headline(
+        runs, names, "image", ("pairs", "the mean of the three pairs'", [f"joint coherence {a}+{b}" for a, b in twos])
+    )
     head = ["joint % (paper)", "joint % (all three)", *[f"joint % ({a}+{b})" for a, b in twos]]
     head += ["S -> M % (paper)", "M -> S % (paper)"]
     head += [f"{a} -> {b} %" for a, b in pairs] + ["all -> M gain % (paper)", "all -> S gain % (paper)"]

@@ -305,6 +305,12 @@ def test_the_table3_scenes_config_runs_end_to_end_at_a_smoke_budget(tmp_path):
     verdicts = [line for line in text.splitlines() if line.startswith("- *")]
     assert len(verdicts) >= 8 and all(("hold" in v or "not measured" in v) for v in verdicts)
     assert "| rbcm+ecg | ECG | 3 |" in text and "nan" not in text
+    # the table in brief (the README's numbers) has one cell per header, and the mechanism claim gets a verdict
+    lines = text.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("| row | scheme | seeds | from one sensor |"))
+    assert lines[head + 2].startswith("| rbcm+ecg | ECG | 3 |")
+    assert lines[head + 2].count("|") == lines[head].count("|") == 14  # 13 columns
+    assert any(v.startswith("- *Its mechanism, from one sensor") for v in verdicts)
 
 
 def test_status_reads_each_cell_from_its_folder_and_tables_come_from_the_finished_ones(tmp_path, capsys):
