@@ -69,6 +69,27 @@ def test_the_thread_count_of_a_run_holds_for_that_run_only(tmp_path):
     assert torch.get_num_threads() == 2  # what the caller had, so later work is not silently single-threaded
 
 
+def test_a_modality_no_training_item_has_is_refused_before_anything_is_written(tmp_path):
+    import numpy as np
+    import pytest
+
+    from fusevae.data.batch import BatchError
+    from fusevae.data.user import from_arrays
+
+    rng = np.random.default_rng(0)
+    x = {"a": rng.normal(size=(60, 3)).astype(np.float32), "b": rng.normal(size=(60, 2)).astype(np.float32)}
+    inverted = {"b": np.zeros(60, dtype=bool)}  # a mask written the wrong way round: no item has b
+    data = from_arrays(x, masks=inverted, seed=0)
+    cfg = api.make_config("mvae", data, ["train.epochs=1", "model.latent_dim=2"])
+    with pytest.raises(BatchError, match=r"training set: modality 'b' is present in none of its \d+ items"):
+        api.train(cfg, data=data, out=tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+    # the same modality dropped for most items still trains: one present item is enough to learn from
+    some = {"b": np.arange(60) % 10 == 0}
+    api.train(cfg, data=from_arrays(x, masks=some, seed=0), out=tmp_path / "ok", progress=False)
+    assert (tmp_path / "ok" / "model.safetensors").exists()
+
+
 def test_mid_epoch_saves_overwrite_the_one_last_checkpoint_that_resume_reads(tmp_path, mnist):
     # 1000 items at batch 100: 10 steps an epoch, so the epoch-end save writes last.ckpt before the first
     # mid-epoch one (step 13), which must overwrite it rather than go to a last-v1.ckpt that resume never reads

@@ -23,7 +23,7 @@ from .epoch_clock import EpochClock
 from .metrics.likelihood import joint_elbo
 from .model import MultimodalVAE
 from .objectives import make_objective
-from .validation import check_dataset, diagnose_non_finite
+from .validation import check_dataset, check_learnable, diagnose_non_finite
 
 CHECK_EVERY = 50  # steps between reads of the non-finite flag on an accelerator
 
@@ -209,6 +209,7 @@ def _fit(
         train_set = train_set.drop_modalities(t.missing, seed=t.seed)
         val_set = val_set.drop_modalities(t.missing, seed=t.seed + 1)
     check_dataset(cfg.model, train_set, "training set")
+    check_learnable(cfg.model, train_set, "training set")
     check_dataset(cfg.model, val_set, "validation set")
     module = LitMultimodalVAE(cfg)
     out.mkdir(parents=True, exist_ok=True)

@@ -103,6 +103,23 @@ def check_dataset(cfg: ModelConfig, dataset: object, where: str) -> None:
         check_modality(m, data[m.name], None if m.name in rows else mask[:, i], where)
 
 
+def check_learnable(cfg: ModelConfig, dataset: object, where: str = "training set") -> None:
+    """Every modality present in at least one item of the set a model trains on.
+
+    A modality no item has (a mask of all False, an inverted mask) would train nothing of its encoder and decoder
+    while the bound looks fine, and fail only at evaluation: refused before training, naming it."""
+    mask = dataset.mask  # type: ignore[attr-defined]
+    if mask.shape[0] == 0:
+        raise BatchError(f"{where}: the set has no items")
+    absent = [m.name for i, m in enumerate(cfg.modalities) if not bool(mask[:, i].any())]
+    if absent:
+        raise BatchError(
+            f"{where}: modality {', '.join(repr(a) for a in absent)} is present in none of its {mask.shape[0]} items "
+            "(its mask is all False), so the model could not learn it; check the mask (True marks a present item) "
+            "or leave the modality out"
+        )
+
+
 @torch.no_grad()
 def diagnose_non_finite(model: torch.nn.Module, batch: Batch) -> str:
     """Where a non-finite loss comes from: a parameter, a modality's encoder, the fusion, or a modality's likelihood.
