@@ -138,6 +138,8 @@ CASES = [
         BatchError,
         ["disagree", "image", "label"],
     ),
+    ("zero samples to generate", lambda m, p: m.generate({"image": _img()}, n_samples=0), ValueError, ["n_samples"]),
+    ("a fractional sample count", lambda m, p: m.sample(2.5), ValueError, ["n must be a whole number", "2.5"]),
     ("empty subset", lambda m, p: m.posterior({"image": _img()}, subset=[]), BatchError, ["empty subset"]),
     (
         "unknown modality in subset",
@@ -198,6 +200,17 @@ def test_bad_input_gives_one_clear_error(case, call, error, words, model, tmp_pa
 
 def test_the_table_is_at_least_twenty_cases():
     assert len(CASES) >= 20
+
+
+def test_float64_inputs_take_the_models_float_type_and_labels_stay_integers(model):
+    x, y = _img(3), torch.tensor([1, 4, 9])
+    q32 = model.posterior({"image": x, "label": y})
+    q64 = model.posterior({"image": x.double(), "label": y})  # numpy's float64 arrays arrive like this
+    assert q64.mean.dtype == torch.float32
+    torch.testing.assert_close(q64.mean, q32.mean)
+    batch = make_batch({"image": x.double(), "label": y}, model.names)
+    assert model.as_batch(batch).data["image"].dtype == torch.float32
+    assert model.as_batch(batch).data["label"].dtype == torch.int64
 
 
 def test_training_names_the_modality_that_made_the_loss_non_finite(model):

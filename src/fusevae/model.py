@@ -143,14 +143,24 @@ class MultimodalVAE(nn.Module):
 
     # -- user API ----------------------------------------------------------------------
     def as_batch(self, data: Mapping[str, Tensor] | Batch) -> Batch:
-        """A checked Batch on the model's device: shapes, dtypes, values and mask against the config."""
-        device = next(self.parameters()).device
+        """A checked Batch on the model's device: shapes, dtypes, values and mask against the config.
+
+        Real-valued inputs take the model's float type (numpy's float64 arrays arrive as float64 tensors, which
+        no float32 network accepts); integer inputs (labels, tokens) keep theirs and are checked as such."""
+        param = next(self.parameters())
         if isinstance(data, Batch):
-            batch = data.to(device)
+            batch = data.to(param.device)
+            if any(v.is_floating_point() and v.dtype != param.dtype for v in batch.data.values()):
+                batch = Batch(
+                    {k: _on(v, param) for k, v in batch.data.items()},
+                    batch.mask,
+                    batch.modalities,
+                    batch.labels,
+                )
         else:
             if not isinstance(data, Mapping):
                 raise BatchError(f"expected a mapping modality name -> tensor or a Batch, got {type(data).__name__}")
-            batch = make_batch({k: _tensor(k, v).to(device) for k, v in data.items()}, self.names)
+            batch = make_batch({k: _on(_tensor(k, v), param) for k, v in data.items()}, self.names)
         check_batch(self.cfg, batch, "input")
         return batch
 
@@ -173,6 +183,7 @@ class MultimodalVAE(nn.Module):
     @torch.no_grad()
     def generate(self, data: Mapping[str, Tensor] | Batch, n_samples: int = 1) -> dict[str, Tensor]:
         """Cross-generation: z ~ q(z | given modalities), decoded means of all, shape (n_samples, B, ...)."""
+        _at_least_one("n_samples", n_samples)
         q = self.posterior(data)
         z = q.rsample(n_samples)
         return {n: self.nets[n].mean(p) for n, p in self.decode(z).items()}
@@ -180,9 +191,20 @@ class MultimodalVAE(nn.Module):
     @torch.no_grad()
     def sample(self, n: int) -> dict[str, Tensor]:
         """Unconditional samples: z ~ N(0, I), decoded means of every modality."""
+        _at_least_one("n", n)
         device = next(self.parameters()).device
         z = torch.randn(n, self.latent_dim, device=device)
         return {name: self.nets[name].mean(p) for name, p in self.decode(z).items()}
+
+
+def _at_least_one(name: str, n: int) -> None:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, got {n!r}")
+
+
+def _on(x: Tensor, param: Tensor) -> Tensor:
+    """x on the parameter's device, and in its float type where x is real-valued."""
+    return x.to(param.device, param.dtype) if x.is_floating_point() else x.to(param.device)
 
 
 def _tensor(name: str, value: object) -> Tensor:
