@@ -129,6 +129,24 @@ def test_rows_with_their_own_seeds_run_those_and_the_table_says_so(tmp_path):
         BenchmarkConfig.load(bad)
 
 
+@pytest.mark.parametrize(
+    "name,text,words",
+    [
+        ("absent.yaml", None, "no such file"),
+        ("tabs.yaml", "name: x\npresets: [mvae\n", "does not parse"),
+        ("broken.json", '{"name": "x",', "does not parse"),
+        ("list.yaml", "- mvae\n- mopoe\n", "expected a mapping of fields, got list"),
+    ],
+)
+def test_a_benchmark_config_that_cannot_be_read_is_named_in_one_line(tmp_path, name, text, words):
+    path = tmp_path / name
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(ConfigError, match=words) as info:
+        BenchmarkConfig.load(path)
+    assert name in str(info.value) and "\n" not in str(info.value)
+
+
 def _finish(bench, preset, coherence, judge_accuracy):
     """Write a finished cell's record by hand, then the tables; returns results.md."""
     run = bench.run_dir(preset, 0)

@@ -92,14 +92,19 @@ class BenchmarkConfig:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> BenchmarkConfig:
         """Read a JSON or YAML benchmark config, naming any unknown or ill-typed field."""
-        path = Path(path)
-        text = path.read_text()
-        if path.suffix in (".yaml", ".yml"):
-            import yaml
+        import yaml
 
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
+        path = Path(path)
+        where = f"benchmark config {str(path)!r}"
+        if not path.is_file():
+            raise ConfigError(f"{where}: no such file")
+        text = path.read_text()
+        try:
+            data = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
+        except (ValueError, yaml.YAMLError) as e:  # json.JSONDecodeError is a ValueError
+            raise ConfigError(f"{where} does not parse: {' '.join(str(e).split())}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: expected a mapping of fields, got {type(data).__name__}")
         cfg = from_dict(cls, data, str(path))
         if not cfg.presets or not cfg.seeds:
             raise ConfigError(f"{path}: a benchmark needs at least one preset and one seed")
