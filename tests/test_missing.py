@@ -53,5 +53,8 @@ def test_the_score_falls_exactly_with_the_share_of_items_that_lost_the_sensor():
         assert by["label", r, "label"].micro == pytest.approx(float(kept))  # the others are all wrong
         assert 0 < float(kept) < 1
         assert by["x", r, "label"].micro == 1.0  # losing x costs nothing: the label carries the class
+    # nothing dropped is one pass shared by every sensor's 0 % row: each gets the joint posterior's score
+    alone = coherence_with_missing(_model(), data, {}, rates=(0.0,), seed=3, batch_size=64)
+    assert [(s.dropped, s.rate, s.micro, s.n) for s in alone] == [("x", 0.0, 1.0, n), ("label", 0.0, 1.0, n)]
     with pytest.raises(ValueError, match="rates"):
         coherence_with_missing(_model(), data, {}, rates=(1.0,))

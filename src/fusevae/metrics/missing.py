@@ -50,22 +50,25 @@ def coherence_with_missing(
     model.eval()
     judged = judged_names(model, judges)
     device = next(model.parameters()).device
+
+    def scores(test: MultimodalTensorDataset) -> dict[str, tuple[float, float]]:
+        preds: dict[str, list[torch.Tensor]] = {t: [] for t in judged}
+        g = torch.Generator().manual_seed(seed)
+        for block in torch.arange(len(test)).split(batch_size):
+            batch = test[block].to(device)
+            q = model.fuse(model.encode(batch), batch.mask)
+            with torch.random.fork_rng():
+                torch.manual_seed(int(torch.randint(2**31, (1,), generator=g)))
+                z = q.rsample()
+            params = model.decode(z, judged)
+            for t in judged:
+                preds[t].append(judged_classes(model, judges, t, params[t]).cpu())
+        return {t: accuracies(torch.cat(preds[t]), test.labels, _num_classes(model, judges, t)) for t in judged}
+
+    full = scores(dataset) if 0.0 in rates else {}  # nothing dropped: the same pass for every modality, run once
     out: list[MissingScore] = []
     for m in model.names:
         for r in rates:
-            test = dataset.drop_modalities({m: r}, seed) if r > 0 else dataset
-            preds: dict[str, list[torch.Tensor]] = {t: [] for t in judged}
-            g = torch.Generator().manual_seed(seed)
-            for block in torch.arange(len(test)).split(batch_size):
-                batch = test[block].to(device)
-                q = model.fuse(model.encode(batch), batch.mask)
-                with torch.random.fork_rng():
-                    torch.manual_seed(int(torch.randint(2**31, (1,), generator=g)))
-                    z = q.rsample()
-                params = model.decode(z, judged)
-                for t in judged:
-                    preds[t].append(judged_classes(model, judges, t, params[t]).cpu())
-            for t in judged:
-                micro, macro = accuracies(torch.cat(preds[t]), test.labels, _num_classes(model, judges, t))
-                out.append(MissingScore(m, float(r), t, micro, macro, len(test)))
+            got = scores(dataset.drop_modalities({m: r}, seed)) if r > 0 else full
+            out += [MissingScore(m, float(r), t, *got[t], len(dataset)) for t in judged]
     return out
