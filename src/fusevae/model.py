@@ -145,22 +145,15 @@ class MultimodalVAE(nn.Module):
     def as_batch(self, data: Mapping[str, Tensor] | Batch) -> Batch:
         """A checked Batch on the model's device: shapes, dtypes, values and mask against the config.
 
-        Real-valued inputs take the model's float type (numpy's float64 arrays arrive as float64 tensors, which
-        no float32 network accepts); integer inputs (labels, tokens) keep theirs and are checked as such."""
-        param = next(self.parameters())
+        Real-valued inputs take the model's float type (`Batch.to`); integer inputs keep theirs and are checked."""
         if isinstance(data, Batch):
-            batch = data.to(param.device)
-            if any(v.is_floating_point() and v.dtype != param.dtype for v in batch.data.values()):
-                batch = Batch(
-                    {k: _on(v, param) for k, v in batch.data.items()},
-                    batch.mask,
-                    batch.modalities,
-                    batch.labels,
-                )
+            batch = data
         else:
             if not isinstance(data, Mapping):
                 raise BatchError(f"expected a mapping modality name -> tensor or a Batch, got {type(data).__name__}")
-            batch = make_batch({k: _on(_tensor(k, v), param) for k, v in data.items()}, self.names)
+            batch = make_batch({k: _tensor(k, v) for k, v in data.items()}, self.names)
+        param = next(self.parameters())
+        batch = batch.to(param.device, param.dtype)
         check_batch(self.cfg, batch, "input")
         return batch
 
@@ -200,11 +193,6 @@ class MultimodalVAE(nn.Module):
 def _at_least_one(name: str, n: int) -> None:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"{name} must be a whole number >= 1, got {n!r}")
-
-
-def _on(x: Tensor, param: Tensor) -> Tensor:
-    """x on the parameter's device, and in its float type where x is real-valued."""
-    return x.to(param.device, param.dtype) if x.is_floating_point() else x.to(param.device)
 
 
 def _tensor(name: str, value: object) -> Tensor:

@@ -114,7 +114,8 @@ def check_learnable(cfg: ModelConfig, dataset: object, where: str = "training se
     absent = [m.name for i, m in enumerate(cfg.modalities) if not bool(mask[:, i].any())]
     if absent:
         raise BatchError(
-            f"{where}: modality {', '.join(repr(a) for a in absent)} is present in none of its {mask.shape[0]} items "
+            f"{where}: {'modality' if len(absent) == 1 else 'modalities'} {', '.join(repr(a) for a in absent)} "
+            f"{'is' if len(absent) == 1 else 'are'} present in none of its {mask.shape[0]} items "
             "(its mask is all False), so the model could not learn it; check the mask (True marks a present item) "
             "or leave the modality out"
         )

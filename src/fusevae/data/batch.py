@@ -29,11 +29,16 @@ class Batch:
     def __len__(self) -> int:
         return int(self.mask.shape[0])
 
-    def to(self, device: torch.device | str) -> Batch:
-        if self.mask.device == torch.device(device):
+    def to(self, device: torch.device | str, float_dtype: torch.dtype | None = None) -> Batch:
+        """The batch on `device`; with `float_dtype`, its real-valued entries in that type (a model's own: numpy's
+        float64 arrays reach no float32 network), integer entries (labels, tokens) as they are."""
+        recast = float_dtype is not None and any(
+            v.is_floating_point() and v.dtype != float_dtype for v in self.data.values()
+        )
+        if self.mask.device == torch.device(device) and not recast:
             return self
         return Batch(
-            {k: v.to(device) for k, v in self.data.items()},
+            {k: v.to(device, float_dtype if recast and v.is_floating_point() else None) for k, v in self.data.items()},
             self.mask.to(device),
             self.modalities,
             None if self.labels is None else self.labels.to(device),
